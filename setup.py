@@ -1,0 +1,43 @@
+"""churn-spark: churn prediction from call-center emails and marketing data on Spark.
+
+Dependencies are pinned so that a fresh clone installs the same stack from PyPI alone.
+"""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "pyspark==4.2.0",
+    "delta-spark==4.4.1",
+    "deltalake==1.6.6",
+    "pyarrow==26.0.1",
+    "pandas==2.3.3",  # PySpark 4.2 does not fully support pandas >= 3
+    "numpy==2.4.6",
+    "scipy==1.17.1",
+    "jieba==0.42.1",
+    "rjieba==0.2.2",
+    "opencc-python-reimplemented==0.1.7",
+    "PyYAML==6.0.3",
+    "matplotlib==3.11.2",
+]
+
+EXTRAS_REQUIRE = {
+    # independent references and tooling for tests and benchmarks
+    "dev": [
+        "pytest==9.2.0",
+        "ruff==0.17.6",
+        "scikit-learn==1.9.1",
+        "statsmodels==0.15.0",
+    ],
+}
+
+setup(
+    name="churn-spark",
+    version="0.1.0",
+    description="Churn prediction from call-center emails (LSI) and marketing data, on Spark and Delta",
+    python_requires=">=3.10",
+    packages=find_packages(include=["churn_spark", "churn_spark.*"]),
+    package_data={"churn_spark": ["py.typed"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["churn-spark=churn_spark.cli:main"]},
+)
