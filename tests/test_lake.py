@@ -1,0 +1,220 @@
+"""The Delta table layer, embedded backend: real local Spark, real files, real delta-rs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pytest
+from deltalake import DeltaTable
+from pyspark.ml.linalg import SparseVector, Vectors, VectorUDT
+from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StructField, StructType
+
+from churn_spark.lake import ConcurrentWriteError, Lake, LakeError, SchemaMismatchError
+
+
+@pytest.fixture
+def lake(spark, tmp_path):
+    return Lake(spark, root=str(tmp_path / "wh"), backend="embedded", run_id="run-test")
+
+
+def _frame(spark, n: int, offset: int = 0):
+    return spark.range(offset, offset + n).select(
+        F.col("id").cast("long").alias("id"),
+        F.concat(F.lit("c"), (F.col("id") % 3).cast("string")).alias("cat"),
+        (F.col("id") * 0.5).alias("x"),
+        F.to_date(F.lit("2005-01-01")).alias("day"),
+        F.to_timestamp(F.lit("2005-01-01 10:00:00")).alias("ts"),
+    )
+
+
+def _add_actions(path: str, version: int | None = None) -> list[dict]:
+    table = DeltaTable(path, version=version) if version is not None else DeltaTable(path)
+    return pa.table(table.get_add_actions(flatten=True)).to_pylist()
+
+
+def _files_on_disk(path: str) -> set[str]:
+    found = set()
+    for folder, _, files in os.walk(path):
+        if "_delta_log" in folder:
+            continue
+        found.update(os.path.join(folder, f) for f in files if f.endswith(".parquet"))
+    return found
+
+
+def test_round_trip_preserves_rows_and_schema(spark, lake):
+    df = _frame(spark, 100).repartition(3)
+    version = lake.write(df, "things")
+    assert version == 0
+    back = lake.read("things")
+    assert back.schema.names == df.schema.names
+    assert [f.dataType for f in back.schema] == [f.dataType for f in df.schema]
+    assert sorted(map(tuple, back.collect())) == sorted(map(tuple, df.collect()))
+    assert lake.list() == ["things"]
+    # the committed files carry row counts and min/max statistics
+    adds = _add_actions(lake.path("things"))
+    assert sum(a["num_records"] for a in adds) == 100
+    assert min(a["min.id"] for a in adds) == 0 and max(a["max.id"] for a in adds) == 99
+    assert not os.path.exists(os.path.join(lake.path("things"), "_staging"))
+
+
+def test_overwrite_then_time_travel_and_history(spark, lake):
+    lake.write(_frame(spark, 10), "t")
+    lake.write(_frame(spark, 5, offset=100), "t", mode="overwrite")
+    assert lake.read("t").count() == 5
+    old = lake.read("t", version=0)
+    assert sorted(r.id for r in old.collect()) == list(range(10))
+    history = lake.history("t")
+    assert [c.version for c in history] == [1, 0]
+    assert all(c.run_id == "run-test" for c in history)
+    with pytest.raises(LakeError):
+        lake.read("t", version=7)
+
+
+def test_commit_records_run_id_and_input_versions(spark, lake):
+    lake.write(_frame(spark, 3), "src")
+    lake.write(_frame(spark, 4), "src")
+    derived = lake.read("src").where("id > 0")
+    lake.write(derived, "dst")
+    commit = lake.history("dst")[0]
+    assert commit.inputs == {"src": 1}
+    assert commit.run_id == "run-test"
+    raw = DeltaTable(lake.path("dst")).history()[0]["userMetadata"]
+    assert json.loads(raw)["inputs"] == {"src": 1}
+
+
+def test_append_adds_rows_and_mismatched_schema_fails_naming_columns(spark, lake):
+    lake.write(_frame(spark, 10), "t")
+    lake.write(_frame(spark, 10, offset=10), "t", mode="append")
+    assert lake.read("t").count() == 20
+    bad = _frame(spark, 2).drop("x").withColumn("x", F.col("id").cast("string")) \
+        .withColumn("extra", F.lit(1))
+    with pytest.raises(SchemaMismatchError) as err:
+        lake.write(bad, "t", mode="append")
+    message = str(err.value)
+    assert "'extra'" in message and "x (" in message
+    assert lake.read("t").count() == 20
+    assert lake.version("t") == 1
+
+
+def test_failed_write_leaves_previous_version_and_no_staged_files(spark, lake):
+    lake.write(_frame(spark, 50), "t")
+    before_files = _files_on_disk(lake.path("t"))
+
+    @F.udf("long")
+    def explode_on_77(x):
+        if x == 77:
+            raise ValueError("boom in the middle of the job")
+        return x
+
+    failing = _frame(spark, 200).repartition(4).withColumn("id", explode_on_77("id"))
+    with pytest.raises(Exception, match="boom"):
+        lake.write(failing, "t")
+    assert lake.version("t") == 0
+    assert lake.read("t").count() == 50
+    assert _files_on_disk(lake.path("t")) == before_files
+    assert not os.path.exists(os.path.join(lake.path("t"), "_staging"))
+
+
+def test_partitioned_table_round_trip_and_pyarrow_reads_it_without_spark(spark, lake):
+    df = _frame(spark, 30)
+    lake.write(df, "parts", partition_by=["cat"])
+    dirs = sorted(d for d in os.listdir(lake.path("parts")) if d.startswith("cat="))
+    assert dirs == ["cat=c0", "cat=c1", "cat=c2"]
+    back = lake.read("parts")
+    assert back.schema.names == df.schema.names
+    assert sorted(map(tuple, back.collect())) == sorted(map(tuple, df.collect()))
+    # a real Delta table: delta-rs + pyarrow read the same rows, no Spark involved
+    table = DeltaTable(lake.path("parts")).to_pyarrow_table()
+    assert table.num_rows == 30
+    rows = sorted(zip(table["id"].to_pylist(), table["cat"].to_pylist(), table["x"].to_pylist(), strict=True))
+    assert rows == sorted((r.id, r.cat, r.x) for r in df.collect())
+    assert table.schema.field("ts").type.tz == "UTC"
+    assert table["ts"][0].as_py() == dt.datetime(2005, 1, 1, 10, tzinfo=dt.timezone.utc)
+    # and the bare files are not what Delta reads: a stale file outside the log is ignored
+    lake.write(_frame(spark, 3), "parts", mode="overwrite", partition_by=["cat"])
+    assert DeltaTable(lake.path("parts")).to_pyarrow_table().num_rows == 3
+    assert pads.dataset(lake.path("parts"), format="parquet",
+                        exclude_invalid_files=True).count_rows() >= 33
+
+
+def test_vector_columns_survive_and_are_structs_for_other_readers(spark, lake):
+    rows = [(1, Vectors.sparse(5, [0, 3], [1.0, 2.5])), (2, Vectors.sparse(5, [], [])),
+            (3, Vectors.dense([1.0, 2.0]))]
+    schema = StructType([StructField("unit", LongType()), StructField("vec", VectorUDT())])
+    df = spark.createDataFrame(rows, schema)
+    lake.write(df, "vecs")
+    back = {r.unit: r.vec for r in lake.read("vecs").collect()}
+    assert back[1] == SparseVector(5, [0, 3], [1.0, 2.5])
+    assert back[2].numNonzeros() == 0 and back[3][1] == 2.0
+    table = DeltaTable(lake.path("vecs")).to_pyarrow_table()
+    assert set(table.schema.field("vec").type.names) == {"type", "size", "indices", "values"}
+
+
+def test_concurrent_appends_both_land(spark, lake):
+    lake.write(_frame(spark, 1), "t")
+    errors = []
+
+    def append(offset):
+        try:
+            Lake(spark, root=lake.root, backend="embedded").write(
+                _frame(spark, 10, offset=offset), "t", mode="append")
+        except Exception as err:  # pragma: no cover - reported by the assert below
+            errors.append(err)
+
+    threads = [threading.Thread(target=append, args=(o,)) for o in (100, 200)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    assert lake.read("t").count() == 21
+    assert lake.version("t") == 2
+
+
+def test_conflicting_overwrites_one_wins_other_gets_clear_error(spark, lake, tmp_path):
+    lake.write(_frame(spark, 5), "t")
+    started, go = tmp_path / "started", tmp_path / "go"
+
+    @F.udf("long")
+    def wait_for_go(x):
+        # runs inside the second writer's Spark job, after it took its snapshot (v0)
+        import pathlib
+        import time
+        pathlib.Path(started).touch()
+        for _ in range(600):
+            if pathlib.Path(go).exists():
+                break
+            time.sleep(0.1)
+        return x
+
+    errors = []
+
+    def second_overwrite():
+        try:
+            slow = _frame(spark, 7, offset=700).coalesce(1).withColumn("id", wait_for_go("id"))
+            Lake(spark, root=lake.root, backend="embedded", run_id="second").write(slow, "t")
+        except Exception as err:
+            errors.append(err)
+
+    t = threading.Thread(target=second_overwrite)
+    t.start()
+    for _ in range(600):
+        if started.exists():
+            break
+        threading.Event().wait(0.1)
+    Lake(spark, root=lake.root, backend="embedded", run_id="first").write(_frame(spark, 3, offset=300), "t")
+    go.touch()
+    t.join()
+    assert len(errors) == 1 and isinstance(errors[0], ConcurrentWriteError)
+    assert "concurrent write to table 't'" in str(errors[0])
+    assert sorted(r.id for r in lake.read("t").collect()) == [300, 301, 302]
+    assert [c.run_id for c in lake.history("t")] == ["first", "run-test"]
+    assert not os.path.exists(os.path.join(lake.path("t"), "_staging"))
+    on_disk = _files_on_disk(lake.path("t"))
+    committed = {os.path.join(lake.path("t"), a["path"])
+                 for version in (0, 1) for a in _add_actions(lake.path("t"), version)}
+    assert on_disk == committed  # the loser's files were cleaned up
