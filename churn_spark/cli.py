@@ -1,0 +1,144 @@
+"""The ``churn-spark`` command line: one sub-command per stage, plus the whole pipeline.
+
+Every sub-command takes the same options::
+
+    churn-spark <command> [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR]
+
+Overlays are YAML files (or names of files in ``conf/``: ``local``, ``cluster``, ...) merged
+over ``conf/pipeline.yaml``. On failure the command prints one line saying why and exits
+non-zero (1 for a failed job, 2 for invalid configuration or usage); ``--verbose`` adds the
+traceback. The thin spark-submit entry points in ``jobs/`` call :func:`main` with their stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from churn_spark.config import Config, ConfigError, load_config
+
+
+@dataclass
+class Context:
+    """What a stage needs: the configuration, a Spark session and the table layer."""
+
+    cfg: Config
+    args: argparse.Namespace
+
+    def __post_init__(self) -> None:
+        self._spark = None
+        self._lake = None
+
+    @property
+    def spark(self):
+        if self._spark is None:
+            from churn_spark.session import get_spark
+            self._spark = get_spark(self.cfg)
+        return self._spark
+
+    @property
+    def lake(self):
+        if self._lake is None:
+            from churn_spark.lake import Lake
+            self._lake = Lake(self.spark, self.cfg)
+        return self._lake
+
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: ``target`` is ``module:function`` taking a :class:`Context`."""
+
+    name: str
+    target: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def run(self, ctx: Context) -> Any:
+        module, function = self.target.split(":")
+        return getattr(importlib.import_module(module), function)(ctx)
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", help="tiny | paper | scale (= generate.preset)")
+    p.add_argument("--emails", type=int, help="scale preset size (= generate.emails)")
+    p.add_argument("--seed", type=int, help="generator seed (= generate.seed)")
+
+
+COMMANDS: list[Command] = [
+    Command("demo", "churn_spark.smoke:run_smoke",
+            "run the whole job end to end on generated data and print the result"),
+    Command("smoke", "churn_spark.smoke:run_smoke",
+            "write, read, overwrite and time-travel a table (checks Spark + Delta)"),
+    Command("generate", "churn_spark.synth.generate:run_generate_command",
+            "generate the newspaper world as bronze tables", _generate_args),
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="churn-spark", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", action="append", default=[], metavar="OVERLAY",
+                        help="configuration overlay: a YAML path or a name in conf/ (repeatable)")
+    common.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one configuration key, e.g. text.min_term_count=5 (repeatable)")
+    common.add_argument("--warehouse", help="warehouse root for all tables (= run.warehouse)")
+    common.add_argument("--verbose", action="store_true", help="print tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, parents=[common], help=command.help, description=command.help)
+        if command.add_arguments:
+            command.add_arguments(p)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """Command-line shortcuts expressed as configuration overrides (applied before --conf)."""
+    extra = []
+    if getattr(args, "warehouse", None):
+        extra.append(f"run.warehouse={args.warehouse}")
+    shortcuts = (("preset", "generate.preset"), ("emails", "generate.emails"), ("seed", "generate.seed"))
+    for flag, key in shortcuts:
+        value = getattr(args, flag, None)
+        if value is not None:
+            extra.append(f"{key}={value}")
+    return extra + list(args.conf)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``churn-spark`` and of every job in ``jobs/``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    command = next(c for c in COMMANDS if c.name == args.command)
+    started = time.time()
+    try:
+        cfg = load_config(args.config, _overrides(args))
+    except ConfigError as err:
+        print(f"churn-spark {args.command}: invalid configuration: {err}", file=sys.stderr)
+        return 2
+    try:
+        command.run(Context(cfg, args))
+    except KeyboardInterrupt:
+        print(f"churn-spark {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line for the scheduler's log; details with --verbose
+        if args.verbose or os.environ.get("CHURN_SPARK_VERBOSE"):
+            traceback.print_exc()
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"churn-spark {args.command}: failed: {type(err).__name__}: {reason}", file=sys.stderr)
+        return 1
+    print(f"churn-spark {args.command}: done in {time.time() - started:.1f} s", file=sys.stderr)
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
