@@ -71,6 +71,13 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="generator seed (= generate.seed)")
 
 
+def _ingest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--emails", required=True, help="emails: Parquet, CSV, JSON Lines or Delta path")
+    p.add_argument("--observations", required=True, help="observations: same formats as --emails")
+    p.add_argument("--format", default="auto", choices=["auto", "parquet", "csv", "json", "delta"],
+                   help="input format (default: detected from the path)")
+
+
 COMMANDS: list[Command] = [
     Command("demo", "churn_spark.smoke:run_smoke",
             "run the whole job end to end on generated data and print the result"),
@@ -78,6 +85,9 @@ COMMANDS: list[Command] = [
             "write, read, overwrite and time-travel a table (checks Spark + Delta)"),
     Command("generate", "churn_spark.synth.generate:run_generate_command",
             "generate the newspaper world as bronze tables", _generate_args),
+    Command("ingest", "churn_spark.ingest:run_ingest_command",
+            "load your own emails and observations (DATA_CONTRACT) into the tables, quarantining bad rows",
+            _ingest_args),
 ]
 
 
