@@ -18,6 +18,16 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m churn_spark.bench $(BENCH_ARGS)
 
+# an interactive SQL shell over the tables of $(WAREHOUSE) (database churn)
+WAREHOUSE ?= warehouse
+sql: $(STAMP)
+	$(BIN)/churn-spark sql --warehouse $(WAREHOUSE) $(CONF)
+
+# Spark's Thrift JDBC/ODBC server on 127.0.0.1:$(PORT) with the tables (Ctrl-C stops it)
+PORT ?= 10000
+thrift: $(STAMP)
+	$(BIN)/churn-spark thrift --warehouse $(WAREHOUSE) --port $(PORT) $(CONF)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

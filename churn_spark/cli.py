@@ -78,6 +78,18 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
                    help="input format (default: detected from the path)")
 
 
+def _sql_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", nargs="*", help="SQL statement(s); none opens an interactive shell")
+    p.add_argument("--limit", type=int, default=100, help="rows to print per result (default 100)")
+
+
+def _thrift_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=10000, help="JDBC port (default 10000)")
+    p.add_argument("--refresh-seconds", type=float, default=60.0,
+                   help="re-register table snapshots this often (default 60)")
+
+
 COMMANDS: list[Command] = [
     Command("demo", "churn_spark.smoke:run_smoke",
             "run the whole job end to end on generated data and print the result"),
@@ -88,6 +100,10 @@ COMMANDS: list[Command] = [
     Command("ingest", "churn_spark.ingest:run_ingest_command",
             "load your own emails and observations (DATA_CONTRACT) into the tables, quarantining bad rows",
             _ingest_args),
+    Command("sql", "churn_spark.sql:run_sql_command",
+            "run SQL on the tables (database churn); without a query, an interactive shell", _sql_args),
+    Command("thrift", "churn_spark.sql:run_thrift_command",
+            "serve the tables over JDBC/ODBC with Spark's Thrift server", _thrift_args),
 ]
 
 

@@ -54,6 +54,10 @@ def get_spark(cfg: Config, app_name: str | None = None) -> SparkSession:
     builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(sc.arrow_batch_size))
     for key, value in _FIXED.items():
         builder = builder.config(key, value)
+    if cfg.lake.backend != "native":
+        # SQL entry points expose each table's snapshot as a global temp view: name that
+        # database after the project's, so analysts write churn.<table> on either backend
+        builder = builder.config("spark.sql.globalTempDatabase", cfg.run.database)
     for key, value in (sc.conf or {}).items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
