@@ -28,6 +28,17 @@ PORT ?= 10000
 thrift: $(STAMP)
 	$(BIN)/churn-spark thrift --warehouse $(WAREHOUSE) --port $(PORT) $(CONF)
 
+# spark-submit artefacts: the wheel and a packed Python environment for --archives
+package: $(STAMP)
+	$(PY) -m churn_spark.cluster package
+
+# a Spark standalone master and two workers on 127.0.0.1 (state and logs in .cluster/)
+cluster-up: $(STAMP)
+	$(PY) -m churn_spark.cluster up
+
+cluster-down: $(STAMP)
+	$(PY) -m churn_spark.cluster down
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

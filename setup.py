@@ -27,6 +27,7 @@ EXTRAS_REQUIRE = {
         "ruff==0.17.6",
         "scikit-learn==1.9.1",
         "statsmodels==0.15.0",
+        "venv-pack==0.2.0",  # packs the executors' Python environment (make package)
     ],
 }
 
@@ -35,8 +36,11 @@ setup(
     version="0.1.0",
     description="Churn prediction from call-center emails (LSI) and marketing data, on Spark and Delta",
     python_requires=">=3.10",
-    packages=find_packages(include=["churn_spark", "churn_spark.*"]),
-    package_data={"churn_spark": ["py.typed"]},
+    # conf/ ships inside the wheel as churn_spark/conf: the defaults a cluster driver falls back to
+    packages=find_packages(include=["churn_spark", "churn_spark.*"]) + ["churn_spark.conf"],
+    package_dir={"churn_spark.conf": "conf"},
+    package_data={"churn_spark": ["py.typed"],
+                  "churn_spark.conf": ["*.yaml", "*.properties", "dict/*.txt"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["churn-spark=churn_spark.cli:main"]},

@@ -26,10 +26,18 @@ class ConfigError(ValueError):
 
 
 def default_conf_dir() -> Path:
-    """The folder holding ``pipeline.yaml``: ``$CHURN_SPARK_CONF_DIR``, else the repo's ``conf/``."""
+    """The folder holding ``pipeline.yaml``.
+
+    ``$CHURN_SPARK_CONF_DIR`` if set, else the repository's ``conf/`` (a source checkout),
+    else the copy packaged in the wheel as ``churn_spark/conf`` (an installed package).
+    """
     if os.environ.get(CONF_ENV):
         return Path(os.environ[CONF_ENV]).resolve()
-    return (Path(__file__).resolve().parent.parent / "conf").resolve()
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "conf", here / "conf"):
+        if (candidate / "pipeline.yaml").exists():
+            return candidate
+    raise ConfigError(f"no pipeline.yaml found: set {CONF_ENV} to the folder holding it")
 
 
 class Config:
