@@ -1,0 +1,1 @@
+"""Generators of the synthetic newspaper-publisher world (customers, subscriptions, emails)."""
