@@ -197,6 +197,10 @@ class Lake:
         """Versions of the tables read through this lake so far."""
         return dict(self._reads)
 
+    def reset_lineage(self) -> None:
+        """Forget the tables read so far (a new job step starts)."""
+        self._reads.clear()
+
     # -- queries -----------------------------------------------------------------------
     def exists(self, name: str) -> bool:
         return self._impl.exists(self.path(name))
