@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -81,6 +83,22 @@ def test_batches_larger_than_one_chunk_are_deterministic_too():
     first = text.render_emails(mix, np.random.default_rng(1))
     again = text.render_emails(mix, np.random.default_rng(1))
     assert len(first) == 5000 and first == again
+
+
+def test_import_loads_nothing_and_tables_are_built_once_per_process():
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from churn_spark.synth import text\n"
+        "assert text._tables.cache_info().currsize == 0 and 'jieba' not in sys.modules\n"
+        "assert 'opencc' not in sys.modules\n"
+        "mix = np.full((2, len(text.TOPICS)), 1 / len(text.TOPICS))\n"
+        "for seed in range(3):\n"
+        "    text.render_emails(mix, np.random.default_rng(seed))\n"
+        "info = text._tables.cache_info()\n"
+        "assert info.misses == 1 and info.hits >= 2, info\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parents[1])
 
 
 @pytest.mark.parametrize("bad", [np.ones((3, N_TOPICS - 1)), -np.ones((2, N_TOPICS)), np.zeros((2, N_TOPICS)),

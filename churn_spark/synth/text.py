@@ -17,10 +17,13 @@ Traditional characters, half-width punctuation or full-width digits, HTML, quote
 Lengths are calibrated to the paper's Table 2 (jieba words per email ~113, per sentence ~29,
 distinct per email ~72; see ``table2_stats``).
 
+Traditional emails are written from pieces converted once per process with OpenCC s2t
+(``text_script.TraditionalConverter``), so that OpenCC's t2s gives back the Simplified email
+exactly, character for character; no OpenCC call happens per email.
+
 Speed: all random numbers of a batch are drawn at once with numpy; Python only formats
-templates and joins strings. Traditional output never runs OpenCC per email: every
-template, word and fixed string is converted once per process (``_tables``), which is also
-when jieba's dictionary is read. Nothing is loaded at import time.
+templates and joins strings. The tables (jieba's dictionary, conversions) are built on the
+first call in a process (``_tables``, ~1 s of CPU); nothing is loaded at import time.
 
 The same ``numpy.random.Generator`` state gives byte-identical output: every draw happens in
 a fixed order and no set/dict iteration order or string hash is involved.
