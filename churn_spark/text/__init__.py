@@ -1,0 +1,1 @@
+"""Text pipeline: call-center emails -> weighted term vectors per unit (PAPER.md, pre-processing)."""

@@ -1,0 +1,192 @@
+"""The text stage: ``emails`` + ``observations`` -> ``email_terms``, ``vocabulary``, ``doc_vectors``.
+
+:func:`run_text_stage` does, with one pass of Python per email:
+
+1. **clean + segment + normalise** every email in one ``mapInPandas`` (one JVM<->Python
+   crossing; :func:`emails_to_terms`), counting masked personal data with a Spark
+   ``Observation`` during the same pass -> ``email_terms`` (no raw text, no PII) and
+   ``text_masking``;
+2. **fit** :class:`~churn_spark.text.weighting.LogTfIdf` on the training emails (distinct
+   emails in the window of a ``split = 'train'`` unit) -> ``vocabulary``;
+3. **weigh** every email and **sum** per unit over its window -> ``doc_vectors``;
+4. **save** the fitted ``PipelineModel [EmailCleaner, ChineseSegmenter, TermNormalizer,
+   LogTfIdfModel]`` under ``<model_dir>/text``: new emails are weighted exactly like the
+   training emails (same dictionaries, vocabulary and idf).
+
+The same stages, applied one after the other with ``PipelineModel.transform``, give the
+same terms and vectors (tested); the stage function fuses the three Python stages because
+each separate pandas UDF is a separate Arrow round trip (see ``bench/bench_text.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from churn_spark.config import Config
+from churn_spark.text.aggregate import aggregate_unit_vectors, training_emails
+from churn_spark.text.cleaning import PII_TYPES, EmailCleaner
+from churn_spark.text.dictionaries import dictionary_version, parse_synonyms, parse_term_list, read_text
+from churn_spark.text.normalize import TermNormalizer
+from churn_spark.text.segment import ChineseSegmenter
+from churn_spark.text.weighting import REASONS, LogTfIdf, LogTfIdfModel
+
+EMAIL_TERMS_COLUMNS = ("email_id", "customer_id", "sent_at")
+MASKING_SCHEMA = T.StructType([T.StructField("pii_type", T.StringType(), False),
+                               T.StructField("count", T.LongType(), False)])
+
+
+@dataclass
+class TextStages:
+    """The text pipeline's stages, built from the configuration (the estimator not yet fitted)."""
+
+    cleaner: EmailCleaner
+    segmenter: ChineseSegmenter
+    normalizer: TermNormalizer
+    weighting: LogTfIdf
+    dictionary_version: str
+
+
+def build_text_stages(cfg: Config) -> TextStages:
+    """Read the dictionaries named in ``cfg.text`` (on the driver) and set up the stages."""
+    tc = cfg.text
+    texts = {}
+    for key in ("user_dict", "synonyms", "stopwords", "exclusions"):
+        path = cfg.path(f"text.{key}")
+        if path and "://" not in path and not os.path.exists(path):
+            raise FileNotFoundError(f"text.{key}: dictionary file not found: {path} (set it to '' for none)")
+        texts[key] = read_text(path)
+    version = dictionary_version(texts)
+    cleaner = EmailCleaner(inputCols=["subject", "body"], outputCol="clean_text",
+                           toSimplified=tc.to_simplified, stripQuotes=tc.strip_quotes)
+    segmenter = ChineseSegmenter(inputCol="clean_text", outputCol="raw_terms",
+                                 userDictionary=texts["user_dict"], dictionaryVersion=version,
+                                 keepPos=list(tc.keep_pos), dropPos=list(tc.drop_pos), backend=tc.segmenter)
+    normalizer = TermNormalizer(inputCol="raw_terms", outputCol="terms",
+                                synonyms=parse_synonyms(texts["synonyms"]))
+    weighting = LogTfIdf(inputCol="terms", outputCol="vector", minTermCount=tc.min_term_count,
+                         maxDocShare=tc.max_doc_share, stopWords=parse_term_list(texts["stopwords"]),
+                         excludedTerms=parse_term_list(texts["exclusions"]))
+    return TextStages(cleaner, segmenter, normalizer, weighting, version)
+
+
+def emails_to_terms(emails: DataFrame, cleaner: EmailCleaner, segmenter: ChineseSegmenter,
+                    normalizer: TermNormalizer, *, keep: tuple[str, ...] = EMAIL_TERMS_COLUMNS,
+                    terms_col: str = "terms", with_mask_counts: bool = False) -> DataFrame:
+    """Clean, segment and normalise in ONE ``mapInPandas`` pass: ``keep`` columns + ``terms``.
+
+    With ``with_mask_counts`` one int column ``pii_<type>`` per :data:`PII_TYPES` entry is
+    added: how many values of that type were masked in the email.
+    """
+    clean_batch = cleaner.batch_function()
+    segment_batch = segmenter.batch_function(emails.sparkSession)
+    normalize_batch = normalizer.batch_function()
+    inputs = list(cleaner.getInputCols())
+    fields = [emails.schema[c] for c in keep] + [T.StructField(terms_col, T.ArrayType(T.StringType()))]
+    if with_mask_counts:
+        fields += [T.StructField(f"pii_{kind}", T.IntegerType()) for kind in PII_TYPES]
+    schema = T.StructType(fields)
+    keep_list = list(keep)
+
+    def process(batches):
+        for pdf in batches:
+            texts, counts = clean_batch(*(pdf[c] for c in inputs))
+            out = pdf[keep_list].copy()
+            out[terms_col] = normalize_batch(segment_batch(texts))
+            if with_mask_counts:
+                for i, kind in enumerate(PII_TYPES):
+                    out[f"pii_{kind}"] = pd.array([row[i] for row in counts], dtype="int32")
+            yield out
+
+    columns = list(dict.fromkeys(keep_list + inputs))
+    return emails.select(*columns).mapInPandas(process, schema)
+
+
+def text_pipeline_model(stages: TextStages, weighting_model: LogTfIdfModel) -> PipelineModel:
+    """The saved artefact: cleaner, segmenter, normaliser and the fitted weighting."""
+    return PipelineModel([stages.cleaner, stages.segmenter, stages.normalizer, weighting_model])
+
+
+def model_dir(cfg: Config) -> str:
+    """``run.model_dir``, or ``<warehouse>/_models`` when empty."""
+    folder = cfg.run.model_dir or f"{cfg.run.warehouse.rstrip('/')}/_models"
+    if "://" in folder or os.path.isabs(folder):
+        return folder
+    return os.path.abspath(folder)
+
+
+def _partitions(spark: SparkSession, configured: int) -> int:
+    return configured if configured > 0 else 4 * spark.sparkContext.defaultParallelism
+
+
+def run_text_stage(spark: SparkSession, lake, cfg: Config) -> dict[str, Any]:
+    """Read ``emails``/``observations``; write ``email_terms``, ``text_masking``, ``vocabulary``,
+    ``doc_vectors``; save the text model. Returns counts (see the module docstring for the steps).
+    """
+    tc = cfg.text
+    stages = build_text_stages(cfg)
+    emails = lake.read("emails")
+    observations = lake.read("observations")
+    missing = {"unit_id", "customer_id", "cutoff_date", "split"} - set(observations.columns)
+    if missing:
+        raise ValueError(f"observations lacks columns {sorted(missing)}")
+
+    # 1. one Python pass per email; masked PII is counted while email_terms is written
+    spread = emails.repartition(_partitions(spark, tc.partitions))
+    processed = emails_to_terms(spread, stages.cleaner, stages.segmenter, stages.normalizer,
+                                with_mask_counts=True)
+    masking = Observation("text_masking")
+    processed = processed.observe(masking, F.count(F.lit(1)).alias("emails"),
+                                  *[F.sum(f"pii_{k}").alias(k) for k in PII_TYPES])
+    lake.write(processed.select(*EMAIL_TERMS_COLUMNS, "terms"), "email_terms")
+    metrics = masking.get
+    masked = {kind: int(metrics[kind] or 0) for kind in PII_TYPES}
+    lake.write(spark.createDataFrame(list(masked.items()), MASKING_SCHEMA), "text_masking")
+
+    # 2. vocabulary and idf from the training emails
+    email_terms = lake.read("email_terms")
+    weighting_model = stages.weighting.fit(training_emails(email_terms, observations, tc.window_days))
+    vocabulary = weighting_model.vocabulary
+    lake.write(weighting_model.vocabulary_frame(spark), "vocabulary")
+
+    # 3. weigh every email, sum per unit over its window
+    doc_vectors = aggregate_unit_vectors(weighting_model.transform(email_terms), observations, tc.window_days)
+    lake.write(doc_vectors, "doc_vectors")
+    units = lake.read("doc_vectors").agg(
+        F.count(F.lit(1)).alias("units"), F.sum(F.col("has_emails").cast("long")).alias("with_emails"),
+        F.sum("n_emails").alias("unit_emails")).first()
+
+    # 4. the fitted text model
+    path = f"{model_dir(cfg).rstrip('/')}/text"
+    text_pipeline_model(stages, weighting_model).write().overwrite().save(path)
+
+    reasons = vocabulary["reason"].value_counts().to_dict()
+    return {
+        "emails": int(metrics["emails"]),
+        "train_emails": weighting_model.num_docs,
+        "terms_seen": len(vocabulary),
+        "vocabulary_size": weighting_model.vocabulary_size,
+        "excluded": {reason: int(reasons.get(reason, 0)) for reason in REASONS},
+        "units": int(units["units"]),
+        "units_with_emails": int(units["with_emails"] or 0),
+        "unit_emails": int(units["unit_emails"] or 0),
+        "masked": masked,
+        "dictionary_version": stages.dictionary_version,
+        "model_path": path,
+    }
+
+
+def run_text_command(ctx) -> dict[str, Any]:
+    """CLI adapter (``churn-spark text``): runs the stage and prints its counts."""
+    import json
+
+    result = run_text_stage(ctx.spark, ctx.lake, ctx.cfg)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return result
