@@ -129,11 +129,11 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     extra = []
     if getattr(args, "warehouse", None):
         extra.append(f"run.warehouse={args.warehouse}")
-    shortcuts = (("preset", "generate.preset"), ("emails", "generate.emails"), ("seed", "generate.seed"))
-    for flag, key in shortcuts:
-        value = getattr(args, flag, None)
-        if value is not None:
-            extra.append(f"{key}={value}")
+    if args.command == "generate":
+        for flag in ("preset", "emails", "seed"):
+            value = getattr(args, flag, None)
+            if value is not None:
+                extra.append(f"generate.{flag}={value}")
     return extra + list(args.conf)
 
 
