@@ -160,7 +160,8 @@ _SIGNATURE = re.compile(
 _SIGN_OFF = re.compile(
     r"^[ \t]*(?:谢谢|多谢|感谢|此致|盼复|急盼|期待|祝好|顺祝|麻烦了|thanks|thank you|best regards|regards)"
     r"[^\n]{0,12}$", re.I | re.M)
-_SIGNATURE_MAX_LINES, _SIGNATURE_MAX_LINE = 6, 40
+_SIGNATURE_MAX_LINES, _SIGNATURE_MAX_LINE = 6, 30
+_SENTENCE_PUNCTUATION = re.compile(r"[，。！？；,!?;]")  # inside a line: prose, not a signature
 _QUOTED_LINE = re.compile(r"^\s*>.*$", re.M)
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|回复|回覆|答复|转发|轉發)\s*[:：]\s*)+", re.I)
 
@@ -194,11 +195,16 @@ def strip_quotes_and_signature(text: str) -> str:
     text = _QUOTED_LINE.sub("", text[:cut])
     for match in reversed(list(_SIGN_OFF.finditer(text))):
         rest = [line for line in text[match.end():].splitlines() if line.strip()]
-        if len(rest) <= _SIGNATURE_MAX_LINES and all(len(line) <= _SIGNATURE_MAX_LINE for line in rest):
+        if len(rest) <= _SIGNATURE_MAX_LINES and all(_signature_like(line) for line in rest):
             text = text[:match.start()]
         else:
             break
     return text
+
+
+def _signature_like(line: str) -> bool:
+    line = line.strip()
+    return len(line) <= _SIGNATURE_MAX_LINE and not _SENTENCE_PUNCTUATION.search(line[:-1])
 
 
 class TraditionalToSimplified:
@@ -218,11 +224,12 @@ class TraditionalToSimplified:
         chars = _read_opencc_table(os.path.join(folder, "TSCharacters.txt"))
         singles = {k: v for k, v in chars.items() if len(k) == 1 and k != v}
         self._char_map = str.maketrans(singles)
-        self._traditional = frozenset(singles)
         phrases = _read_opencc_table(os.path.join(folder, "TSPhrases.txt"))
         self._phrases = {k: v for k, v in phrases.items() if k.translate(self._char_map) != v}
         alternatives = sorted(self._phrases, key=len, reverse=True)
         self._phrase_re = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+        # text without any of these characters is left as it is (most emails are Simplified)
+        self._traditional = frozenset(singles) | frozenset("".join(self._phrases))
 
     def convert(self, text: str) -> str:
         if self._traditional.isdisjoint(text):  # Simplified text: nothing to convert

@@ -1,0 +1,106 @@
+"""Unit vectors: the email window rule at its edges, sums, units without emails, training emails."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from pyspark.ml.linalg import SparseVector, VectorUDT
+from pyspark.sql import types as T
+
+from churn_spark.text.aggregate import aggregate_unit_vectors, sum_sparse, training_emails
+
+SIZE = 6
+CUTOFF = dt.date(2024, 3, 31)
+WINDOW = 30  # cutoff - 30 days = 2024-03-01
+EMAILS = [  # email_id, customer, sent_at, vector entries; "in" = inside u1's window
+    ("in_cutoff_midnight", "c1", dt.datetime(2024, 3, 31, 0, 0, 0), {0: 1.0}),
+    ("in_cutoff_evening", "c1", dt.datetime(2024, 3, 31, 23, 59, 59), {1: 2.0}),
+    ("out_day_after", "c1", dt.datetime(2024, 4, 1, 0, 0, 0), {2: 4.0}),
+    ("out_window_start", "c1", dt.datetime(2024, 3, 1, 0, 0, 0), {3: 8.0}),
+    ("out_window_start_evening", "c1", dt.datetime(2024, 3, 1, 23, 59, 59), {3: 16.0}),
+    ("in_day_after_start", "c1", dt.datetime(2024, 3, 2, 0, 0, 0), {0: 0.5, 4: 32.0}),
+    ("in_but_no_terms", "c1", dt.datetime(2024, 3, 15, 12, 0, 0), {}),
+    ("other_customer", "c2", dt.datetime(2024, 3, 15, 12, 0, 0), {5: 64.0}),
+]
+OBSERVATIONS = [  # unit, customer, cutoff, window_start, split, churn
+    ("u1", "c1", CUTOFF, None, "train", 1),
+    ("u2", "c1", CUTOFF, dt.date(2024, 3, 15), "test", 0),  # window (03-15, 03-31]
+    ("u3", "c3", CUTOFF, None, "train", None),  # no emails
+    ("u4", "c2", dt.date(2024, 3, 14), None, "train", 0),  # its email comes a day late
+]
+
+
+@pytest.fixture(scope="module")
+def frames(spark):
+    schema = T.StructType([T.StructField("email_id", T.StringType()),
+                           T.StructField("customer_id", T.StringType()),
+                           T.StructField("sent_at", T.TimestampType()),
+                           T.StructField("vector", VectorUDT())])
+    emails = spark.createDataFrame([(e, c, t, SparseVector(SIZE, v)) for e, c, t, v in EMAILS], schema)
+    observations = spark.createDataFrame(
+        OBSERVATIONS,
+        "unit_id string, customer_id string, cutoff_date date, window_start date, split string, churn int")
+    return emails, observations
+
+
+def expected_sum(email_ids: list[str]) -> np.ndarray:
+    total = np.zeros(SIZE)
+    for email_id, _, _, entries in EMAILS:
+        if email_id in email_ids:
+            for i, value in entries.items():
+                total[i] += value
+    return total
+
+
+def test_window_edges_and_sums(frames):
+    emails, observations = frames
+    out = aggregate_unit_vectors(emails, observations, WINDOW, num_features=SIZE)
+    units = {r.unit_id: r for r in out.collect()}
+    assert set(units) == {"u1", "u2", "u3", "u4"}
+    in_u1 = [e for e, *_ in EMAILS if e.startswith("in_")]
+    assert units["u1"].n_emails == len(in_u1) == 4
+    np.testing.assert_array_equal(units["u1"].vector.toArray(), expected_sum(in_u1))
+    # window_start overrides cutoff - window: (2024-03-15, 2024-03-31]
+    assert units["u2"].n_emails == 2
+    np.testing.assert_array_equal(units["u2"].vector.toArray(),
+                                  expected_sum(["in_cutoff_midnight", "in_cutoff_evening"]))
+    assert (units["u1"].split, units["u1"].churn, units["u2"].split) == ("train", 1, "test")
+
+
+def test_units_without_emails_are_kept_with_an_empty_vector(frames):
+    emails, observations = frames
+    out = aggregate_unit_vectors(emails, observations, WINDOW, num_features=SIZE)
+    units = {r.unit_id: r for r in out.collect()}
+    for unit in ("u3", "u4"):
+        assert units[unit].n_emails == 0 and units[unit].has_emails is False
+        assert units[unit].vector == SparseVector(SIZE, [], [])
+    assert units["u1"].has_emails is True and units["u3"].churn is None
+
+
+def test_vector_size_comes_from_column_metadata(frames):
+    emails, observations = frames
+    with pytest.raises(ValueError, match="vector size unknown"):
+        aggregate_unit_vectors(emails, observations, WINDOW)
+    meta = {"ml_attr": {"num_attrs": SIZE}}
+    tagged = emails.withColumn("vector", emails["vector"].alias("vector", metadata=meta))
+    out = aggregate_unit_vectors(tagged, observations, WINDOW)
+    assert out.schema["vector"].metadata == {"ml_attr": {"num_attrs": SIZE}}
+    assert out.filter("unit_id = 'u3'").first().vector.size == SIZE
+
+
+def test_training_emails_are_the_distinct_emails_in_train_windows(frames):
+    emails, observations = frames
+    train = {r.email_id for r in training_emails(emails.drop("vector"), observations, WINDOW).collect()}
+    # u1 (train) holds every "in_" email; u2 (test) does not add any; u4 (train) has none
+    assert train == {e for e, *_ in EMAILS if e.startswith("in_")}
+    assert training_emails(emails, observations, WINDOW).count() == len(train)  # no duplicates
+
+
+def test_sum_sparse_accepts_vectors_structs_and_nulls():
+    struct = {"type": 0, "size": 4, "indices": [1, 3], "values": [1.0, 2.0]}
+    dense = {"type": 1, "size": None, "indices": None, "values": [1.0, 0.0, 0.0, 1.0]}
+    total = sum_sparse([SparseVector(4, {1: 0.5}), struct, dense, None, float("nan")], 4)
+    np.testing.assert_array_equal(total.toArray(), [1.0, 1.5, 0.0, 3.0])
+    assert sum_sparse([None], 4) == SparseVector(4, [], [])
