@@ -1,0 +1,440 @@
+"""Forward selection of marketing variables by score chi-square, and logistic fits, on Spark.
+
+This is SAS ``PROC LOGISTIC SELECTION=FORWARD`` (the paper's Table 3), computed with
+distributed passes over the data.
+
+The model: ``P(y=1|x) = 1 / (1 + exp(-(b0 + b'x)))``. For design matrix ``X`` (intercept
+column first), fitted probabilities ``p`` and weights ``w = p (1 - p)``:
+
+* gradient of the log-likelihood ``U = X'(y - p)``, information ``I = X' diag(w) X``;
+* Newton / IRLS step ``b <- b + I^-1 U`` until the step is negligible;
+* the (Rao) score statistic of a candidate ``j`` not in the current model ``S``, at the
+  maximum-likelihood fit of ``S`` (where ``U_S = 0``), with 1 degree of freedom::
+
+      chi2_j = U_j^2 / (I_jj - I_jS I_SS^-1 I_Sj)
+
+  The denominator is ``I_jj`` times ``1 - R^2`` of the weighted regression of ``x_j`` on
+  the model's columns; when it vanishes the candidate is constant or collinear with the
+  model and is skipped with that reason.
+
+Forward selection starts from the intercept-only model, computes ``chi2_j`` of every
+remaining candidate, enters the largest while its p-value is below the entry level
+(SLENTRY, default 0.05) and at most ``max_variables`` have entered, refits, repeats.
+
+Distributed: one pass over the cached data is one ``mapInPandas`` that turns each
+partition into a single vector of partial sums (log-likelihood, ``U`` over model and
+candidate columns, the blocks ``I_SS``, ``I_SC`` and ``diag(I_CC)``), reduced with
+``treeReduce``; nothing proportional to the number of rows reaches the driver. Each Newton
+pass computes the candidate blocks too, so the pass that confirms convergence already
+holds every candidate's score statistic: a selection step costs its Newton passes only.
+
+Columns are centred and scaled internally by their training mean and standard deviation
+(score statistics and Wald statistics do not change; the conditioning of ``I`` improves);
+coefficients and their covariance are mapped back to the original units.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from scipy import linalg
+from scipy.special import expit
+from scipy.stats import chi2 as chi2_dist
+
+log = logging.getLogger(__name__)
+
+INTERCEPT = "intercept"
+# 1 - R^2 of a candidate on the model's columns below this: collinear (skipped)
+_COLLINEAR_TOL = 1e-8
+# standard deviation below this times (1 + |mean|): constant (skipped)
+_CONSTANT_TOL = 1e-12
+
+
+@dataclass
+class LogisticFit:
+    """A maximum-likelihood logistic regression; arrays are aligned with ``names``.
+
+    ``names[0]`` is ``"intercept"``. ``wald_chi2 = (coef / se)^2`` with 1 d.f., as SAS
+    prints it; ``p_value`` is its chi-square tail probability.
+    """
+
+    names: list[str]
+    coef: np.ndarray
+    se: np.ndarray
+    wald_chi2: np.ndarray
+    p_value: np.ndarray
+    loglik: float
+    n_iter: int
+    converged: bool
+    n: int
+    n_pos: int
+    message: str = ""
+
+    def rows(self, model: str) -> list[dict[str, Any]]:
+        """One dict per coefficient: model, variable, coefficient, std_error, wald_chi2, p_value."""
+        return [{"model": model, "variable": name, "coefficient": float(c), "std_error": float(s),
+                 "wald_chi2": float(w), "p_value": float(p)}
+                for name, c, s, w, p in zip(self.names, self.coef, self.se, self.wald_chi2, self.p_value,
+                                            strict=True)]
+
+
+@dataclass
+class SelectionStep:
+    step: int
+    variable: str
+    score_chi2: float
+    p_value: float
+    label: str
+
+
+@dataclass
+class SelectionResult:
+    """Outcome of :func:`forward_select`.
+
+    ``steps`` is Table 3 (order of entry with the score chi-square at entry); ``skipped``
+    maps candidates that could never enter to the reason; ``final_scores`` holds the
+    score chi-square of the candidates left out, at the final model; ``fit`` is the final
+    model; ``passes`` counts the distributed passes over the data.
+    """
+
+    steps: list[SelectionStep]
+    skipped: dict[str, str]
+    final_scores: dict[str, tuple[float, float]]
+    fit: LogisticFit
+    stop_reason: str
+    passes: int
+
+    @property
+    def selected(self) -> list[str]:
+        return [s.variable for s in self.steps]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Table 3 rows: step, variable, score_chi2, p_value (plus the readable label)."""
+        return [{"step": s.step, "variable": s.variable, "score_chi2": s.score_chi2,
+                 "p_value": s.p_value, "label": s.label} for s in self.steps]
+
+
+@dataclass
+class _PassStats:
+    """Sums over all rows at one coefficient vector (standardised space)."""
+
+    loglik: float
+    n: float
+    u_model: np.ndarray          # (s+1,)   gradient over intercept + model columns
+    u_cand: np.ndarray           # (c,)     gradient over candidate columns
+    info_model: np.ndarray       # (s+1, s+1)
+    info_cross: np.ndarray       # (s+1, c)
+    info_cand_diag: np.ndarray   # (c,)
+
+
+@dataclass
+class _NewtonResult:
+    beta: np.ndarray             # standardised space, at which ``stats`` was computed
+    stats: _PassStats
+    converged: bool
+    n_iter: int
+    message: str = ""
+
+
+class _Design:
+    """The cached (label, columns) data with the column means and standard deviations.
+
+    ``run_pass`` is the one distributed pass every fit and every score statistic uses.
+    """
+
+    def __init__(self, df: DataFrame, columns: list[str], label: str):
+        self.columns = list(columns)
+        self.label = label
+        self.passes = 0
+        selected = [F.col(label).cast("double").alias("_y")]
+        selected += [F.col(c).cast("double").alias(f"_x{i}") for i, c in enumerate(self.columns)]
+        self.data = df.select(*selected).where(F.col("_y").isNotNull()).cache()
+        # one job: counts, label check, null check, means and standard deviations
+        aggs = [F.count(F.lit(1)).alias("n"), F.sum("_y").alias("n_pos"),
+                F.sum((~F.col("_y").isin(0.0, 1.0)).cast("long")).alias("bad_labels")]
+        for i in range(len(self.columns)):
+            x = F.col(f"_x{i}")
+            aggs += [F.mean(x).alias(f"m{i}"), F.stddev_pop(x).alias(f"s{i}"),
+                     F.sum(x.isNull().cast("long")).alias(f"z{i}")]
+        row = self.data.agg(*aggs).first()
+        self.n = int(row["n"])
+        self.n_pos = int(row["n_pos"] or 0)
+        if row["bad_labels"]:
+            raise ValueError(f"label {label!r} must be 0/1; {row['bad_labels']} rows are not")
+        if self.n == 0 or self.n_pos in (0, self.n):
+            raise ValueError(f"label {label!r} needs both classes (n={self.n}, positives={self.n_pos})")
+        with_nulls = [c for i, c in enumerate(self.columns) if row[f"z{i}"]]
+        if with_nulls:
+            raise ValueError(f"columns with nulls (impute them first, e.g. MarketingEncoder): {with_nulls}")
+        self.mean = np.array([row[f"m{i}"] for i in range(len(self.columns))], dtype=float)
+        self.sd = np.array([row[f"s{i}"] for i in range(len(self.columns))], dtype=float)
+
+    def constant_columns(self) -> list[int]:
+        return [i for i in range(len(self.columns))
+                if not self.sd[i] > _CONSTANT_TOL * (1.0 + abs(self.mean[i]))]
+
+    def unpersist(self) -> None:
+        self.data.unpersist()
+
+    def run_pass(self, model: list[int], candidates: list[int], beta: np.ndarray) -> _PassStats:
+        """One distributed pass: log-likelihood, gradient and information blocks at ``beta``."""
+        self.passes += 1
+        s, c = len(model), len(candidates)
+        model_cols = [f"_x{i}" for i in model]
+        cand_cols = [f"_x{i}" for i in candidates]
+        mean_m, sd_m = self.mean[model], self.sd[model]
+        mean_c, sd_c = self.mean[candidates], self.sd[candidates]
+        beta = np.asarray(beta, dtype=float)
+
+        def partial_sums(batches):
+            total = None
+            for pdf in batches:
+                y = pdf["_y"].to_numpy(dtype=float)
+                x_model = (pdf[model_cols].to_numpy(dtype=float) - mean_m) / sd_m
+                xs = np.column_stack([np.ones(len(y)), x_model])
+                xc = (pdf[cand_cols].to_numpy(dtype=float) - mean_c) / sd_c
+                eta = xs @ beta
+                p = expit(eta)
+                w = p * (1.0 - p)
+                r = y - p
+                loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+                xs_w = xs * w[:, None]
+                part = np.concatenate([
+                    [loglik, float(len(y))], xs.T @ r, xc.T @ r,
+                    (xs_w.T @ xs).ravel(), (xs_w.T @ xc).ravel(), np.einsum("ij,ij,i->j", xc, xc, w)])
+                total = part if total is None else total + part
+            if total is not None:
+                yield pd.DataFrame({"partial": [total.tobytes()]})
+
+        columns = ["_y", *model_cols, *cand_cols]
+        partials = self.data.select(*columns).mapInPandas(partial_sums, "partial binary")
+        flat = partials.rdd.map(lambda row: np.frombuffer(row[0], dtype=np.float64)).treeReduce(
+            np.add, depth=2)
+        k = s + 1
+        cuts = np.cumsum([2, k, c, k * k, k * c])
+        head, u_model, u_cand, info_model, info_cross, info_cand_diag = np.split(flat, cuts)
+        return _PassStats(loglik=float(head[0]), n=float(head[1]), u_model=u_model, u_cand=u_cand,
+                          info_model=info_model.reshape(k, k), info_cross=info_cross.reshape(k, c),
+                          info_cand_diag=info_cand_diag)
+
+
+def _solve_spd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``matrix^-1 rhs`` for a symmetric positive-definite matrix (least squares if singular)."""
+    try:
+        return linalg.cho_solve(linalg.cho_factor(matrix), rhs)
+    except linalg.LinAlgError:
+        return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+
+
+def _newton(design: _Design, model: list[int], candidates: list[int], beta0: np.ndarray,
+            max_iter: int, tol: float) -> _NewtonResult:
+    """Newton-Raphson for the logistic log-likelihood with step halving.
+
+    Converged when the largest Newton step (standardised coefficients) is below ``tol``;
+    the returned ``beta`` includes that last step and the gradients in ``stats`` are
+    moved along with it (first order); the information blocks are those of the last pass.
+    """
+    beta = np.asarray(beta0, dtype=float)
+    previous: tuple[np.ndarray, float] | None = None
+    halvings = 0
+    for iteration in range(max_iter + 1):
+        stats = design.run_pass(model, candidates, beta)
+        if previous is not None and not stats.loglik >= previous[1] - 1e-10 * abs(previous[1]) \
+                and halvings < 20:
+            # the step overshot: go back half-way (costs a pass, rare away from separation)
+            beta = 0.5 * (beta + previous[0])
+            halvings += 1
+            continue
+        halvings = 0
+        try:
+            step = linalg.cho_solve(linalg.cho_factor(stats.info_model), stats.u_model)
+        except linalg.LinAlgError:
+            return _NewtonResult(beta, stats, False, iteration,
+                                 "singular information matrix (separation of the classes?)")
+        if np.max(np.abs(step)) < tol:
+            # take the last (tiny) step without another pass: to first order the gradient
+            # moves by -I step, which leaves the candidates' scores exact to O(step^2)
+            stats.u_cand = stats.u_cand - stats.info_cross.T @ step
+            stats.u_model = stats.u_model - stats.info_model @ step
+            return _NewtonResult(beta + step, stats, True, iteration)
+        if iteration == max_iter:
+            break
+        previous = (beta, stats.loglik)
+        beta = beta + step
+    return _NewtonResult(beta, stats, False, max_iter,
+                         f"no convergence in {max_iter} Newton iterations (separation of the classes?)")
+
+
+def _to_fit(design: _Design, model: list[int], result: _NewtonResult) -> LogisticFit:
+    """Map standardised coefficients and their covariance back to the original units."""
+    k = len(model) + 1
+    transform = np.zeros((k, k))
+    transform[0, 0] = 1.0
+    for j, col in enumerate(model, start=1):
+        transform[j, j] = 1.0 / design.sd[col]
+        transform[0, j] = -design.mean[col] / design.sd[col]
+    coef = transform @ result.beta
+    cov_std = _solve_spd(result.stats.info_model, np.eye(k))
+    se = np.sqrt(np.clip(np.diag(transform @ cov_std @ transform.T), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wald = np.where(se > 0, (coef / se) ** 2, np.nan)
+    return LogisticFit(names=[INTERCEPT] + [design.columns[i] for i in model], coef=coef, se=se,
+                       wald_chi2=wald, p_value=chi2_dist.sf(wald, 1), loglik=result.stats.loglik,
+                       n_iter=result.n_iter, converged=result.converged, n=design.n, n_pos=design.n_pos,
+                       message=result.message)
+
+
+def _score_statistics(stats: _PassStats) -> tuple[np.ndarray, np.ndarray]:
+    """Score chi-square of each candidate and ``1 - R^2`` on the model (collinearity measure)."""
+    projected = _solve_spd(stats.info_model, stats.info_cross)           # I_SS^-1 I_SC
+    denominator = stats.info_cand_diag - np.sum(stats.info_cross * projected, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        residual_share = np.where(stats.info_cand_diag > 0, denominator / stats.info_cand_diag, 0.0)
+        chi2 = np.where(residual_share > _COLLINEAR_TOL, stats.u_cand ** 2 / denominator, np.nan)
+    return chi2, residual_share
+
+
+def _dependent_columns(info: np.ndarray) -> list[int]:
+    """Columns (0-based, intercept excluded) in the span of the intercept and earlier columns.
+
+    Column ``j`` of the information ``X'WX`` is dependent when ``1 - R^2`` of its weighted
+    regression on the columns kept before it is below the collinearity tolerance.
+    """
+    kept, dependent = [0], []
+    for j in range(1, info.shape[0]):
+        cross = info[kept, j]
+        residual = info[j, j] - cross @ _solve_spd(info[np.ix_(kept, kept)], cross)
+        if residual > _COLLINEAR_TOL * info[j, j]:
+            kept.append(j)
+        else:
+            dependent.append(j - 1)
+    return dependent
+
+
+def _entry_order(chi2: np.ndarray) -> list[int]:
+    """Positions of the valid candidates by decreasing score chi-square.
+
+    Candidates within a relative 1e-7 of the best are a tie (e.g. two columns that differ
+    by a model column), resolved by candidate order, so rounding never decides the entry.
+    """
+    by_score = np.argsort(-np.nan_to_num(chi2, nan=-1.0), kind="stable")
+    valid = [int(pos) for pos in by_score if not np.isnan(chi2[pos])]
+    if not valid:
+        return []
+    best = chi2[valid[0]]
+    first = min(pos for pos in valid if chi2[pos] >= best * (1.0 - 1e-7))
+    return [first] + [pos for pos in valid if pos != first]
+
+
+def _entry_start(current: _NewtonResult, pos: int) -> np.ndarray:
+    """Starting point of the refit after candidate ``pos`` enters: one Newton step from
+    ``(beta, 0)``, computed from the blocks the score pass already holds (saves a pass)."""
+    stats = current.stats
+    cross = stats.info_cross[:, pos]
+    info = np.block([[stats.info_model, cross[:, None]],
+                     [cross[None, :], np.array([[stats.info_cand_diag[pos]]])]])
+    gradient = np.append(stats.u_model, stats.u_cand[pos])
+    return np.append(current.beta, 0.0) + _solve_spd(info, gradient)
+
+
+def _intercept_only(design: _Design) -> np.ndarray:
+    return np.array([math.log(design.n_pos / (design.n - design.n_pos))])
+
+
+def fit_logistic(df: DataFrame, cols: list[str], label: str, max_iter: int = 25,
+                 tol: float = 1e-6) -> LogisticFit:
+    """Maximum-likelihood logistic regression of ``label`` on ``cols`` (plus an intercept).
+
+    Distributed Newton-Raphson (a few passes over ``df``); standard errors from the
+    inverse information ``I^-1`` at the estimate, Wald chi-square ``(b / se)^2``.
+    Rows with a null label are ignored; null features are an error.
+    """
+    design = _Design(df, cols, label)
+    try:
+        constant = design.constant_columns()
+        if constant:
+            raise ValueError(f"constant columns cannot be fitted: {[cols[i] for i in constant]}")
+        model = list(range(len(cols)))
+        beta0 = np.concatenate([_intercept_only(design), np.zeros(len(cols))])
+        result = _newton(design, model, [], beta0, max_iter, tol)
+        collinear = [cols[i] for i in _dependent_columns(result.stats.info_model)]
+        if collinear:
+            raise ValueError(f"collinear columns cannot be fitted together (each depends on earlier ones): "
+                             f"{collinear}")
+        return _to_fit(design, model, result)
+    finally:
+        design.unpersist()
+
+
+def forward_select(df: DataFrame, candidates: list[str], label: str, entry_p: float = 0.05,
+                   max_variables: int = 25, max_iter: int = 25, tol: float = 1e-6,
+                   labels: dict[str, str] | None = None) -> SelectionResult:
+    """Forward selection by score chi-square (SAS ``SELECTION=FORWARD``, ``SLENTRY=entry_p``).
+
+    At each step every remaining candidate's score statistic is computed in the same
+    pass; the largest enters if its p-value is below ``entry_p`` and fewer than
+    ``max_variables`` have entered. Constant or collinear candidates are skipped with a
+    reason; a candidate whose entry makes the fit diverge (separation) is skipped and the
+    next best is tried. ``labels`` are readable names for the result rows.
+    """
+    labels = labels or {}
+    design = _Design(df, candidates, label)
+    try:
+        return _forward(design, labels, entry_p, max_variables, max_iter, tol)
+    finally:
+        design.unpersist()
+
+
+def _forward(design: _Design, labels: dict[str, str], entry_p: float, max_variables: int,
+             max_iter: int, tol: float) -> SelectionResult:
+    names = design.columns
+    skipped = {names[i]: "constant" for i in design.constant_columns()}
+    remaining = [i for i in range(len(names)) if names[i] not in skipped]
+    model: list[int] = []
+    current = _newton(design, model, remaining, _intercept_only(design), max_iter, tol)
+    steps: list[SelectionStep] = []
+    stop_reason = ""
+    while not stop_reason:
+        chi2, residual = _score_statistics(current.stats)
+        for pos in np.flatnonzero(np.isnan(chi2)):
+            skipped[names[remaining[pos]]] = ("constant" if not model else
+                                              f"collinear with the model (1 - R^2 = {residual[pos]:.2e})")
+        order = _entry_order(chi2)
+        if len(model) >= max_variables:
+            stop_reason = f"max_variables={max_variables} reached"
+            break
+        stop_reason = "no candidate left"
+        for pos in order:
+            p_value = float(chi2_dist.sf(chi2[pos], 1))
+            if not p_value < entry_p:
+                stop_reason = f"no remaining candidate with p < {entry_p}"
+                break
+            entering = remaining[pos]
+            trial_model = model + [entering]
+            trial_rest = [i for i in remaining if i != entering and names[i] not in skipped]
+            trial = _newton(design, trial_model, trial_rest, _entry_start(current, pos), max_iter, tol)
+            if not trial.converged:
+                skipped[names[entering]] = f"fit did not converge after entry: {trial.message}"
+                log.warning("forward selection: %s skipped (%s)", names[entering], trial.message)
+                continue
+            steps.append(SelectionStep(step=len(steps) + 1, variable=names[entering],
+                                       score_chi2=float(chi2[pos]), p_value=p_value,
+                                       label=labels.get(names[entering], names[entering])))
+            log.info("forward selection step %d: %s (score chi2 %.3f, p %.3g)", len(steps),
+                     names[entering], chi2[pos], p_value)
+            model, remaining, current = trial_model, trial_rest, trial
+            stop_reason = ""
+            break
+    chi2, _ = _score_statistics(current.stats)
+    final_scores = {names[i]: (float(chi2[pos]), float(chi2_dist.sf(chi2[pos], 1)))
+                    for pos, i in enumerate(remaining) if names[i] not in skipped}
+    return SelectionResult(steps=steps, skipped=skipped, final_scores=final_scores,
+                           fit=_to_fit(design, model, current), stop_reason=stop_reason,
+                           passes=design.passes)
