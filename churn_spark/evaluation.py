@@ -203,12 +203,19 @@ def _score_table(data: DataFrame, score: str) -> tuple[DataFrame, DataFrame]:
 
     def running_sums(batches):
         # one call per partition, rows in sort order: exclusive running sums from the offset
-        pos_run = all_run = None
+        pos_run = all_run = part = None
+        last_score = np.inf
         for pdf in batches:
             if pdf.empty:
                 continue
             if pos_run is None:
-                pos_run, all_run = offsets[int(pdf["_part"].iloc[0])]
+                part = int(pdf["_part"].iloc[0])
+                pos_run, all_run = offsets[part]
+            scores = pdf["score"].to_numpy()
+            # the running sums are only right on the cached sort order: check it, it is cheap
+            if (pdf["_part"] != part).any() or scores[0] > last_score or np.any(np.diff(scores) > 0):
+                raise RuntimeError("score table: a partition is not in descending score order")
+            last_score = scores[-1]
             n_pos, n_all = pdf["n_pos"].to_numpy(), pdf["n_all"].to_numpy()
             pos_above = pos_run + np.cumsum(n_pos) - n_pos
             all_above = all_run + np.cumsum(n_all) - n_all
