@@ -1,0 +1,8 @@
+"""spark-submit entry point: generate the newspaper world (bronze tables + truth)."""
+
+import sys
+
+from churn_spark.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["generate", *sys.argv[1:]]))
