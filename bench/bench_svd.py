@@ -1,0 +1,335 @@
+"""Benchmark: distributed LSI SVD (randomized vs ARPACK) against scikit-learn on one matrix.
+
+For each corpus size, a unit-by-term matrix shaped like the generated corpus is synthesised
+*on the executors* (a topic model: every unit mixes Zipf-distributed background words with
+words of two of ``n_topics`` topics; weights ``log2(1 + count) · idf``, ~110 nonzeros per
+unit), cached, and decomposed at rank ``k`` by
+
+* ``spark-randomized`` — :func:`churn_spark.lsi.svd.randomized_svd` (a handful of passes);
+* ``spark-arpack``     — :func:`churn_spark.lsi.svd.arpack_svd` (``RowMatrix.computeSVD``);
+* ``sklearn-randomized`` / ``sklearn-arpack`` — ``TruncatedSVD`` on the same matrix,
+  regenerated block by block on the driver with the same seeds (a single process).
+
+Accuracy is measured against ``scipy.sparse.linalg.svds`` (ARPACK to machine precision, the
+reference): the largest relative error over the top-k singular values, and the largest
+principal angle between the top-``k`` (and top-``k/2``) right singular subspaces.
+
+    .venv/bin/python bench/bench_svd.py --sizes 100k [1M] --k 200 --out bench/results_svd.json
+
+Results go to ``--out`` as JSON and are printed as a Markdown table. Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+import scipy.linalg
+import scipy.sparse as sp
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructField, StructType
+
+from churn_spark.lsi.svd import arpack_svd, csr_to_arrow_vectors, fix_signs, randomized_svd
+
+
+@dataclass(frozen=True)
+class CorpusShape:
+    """The unit-by-term matrix of a corpus of ``emails`` emails (1.47 emails per unit)."""
+
+    name: str
+    emails: int
+    units: int
+    terms: int
+    topics: int = 400
+    tokens_per_unit: int = 128  # drawn word tokens per unit; ~110 distinct terms survive
+
+
+SHAPES = {
+    "10k": CorpusShape("10k", 10_000, 6_800, 12_000),
+    "100k": CorpusShape("100k", 100_000, 68_000, 30_000),
+    "1M": CorpusShape("1M", 1_000_000, 680_000, 40_000),
+}
+BLOCK_ROWS = 4_000
+
+
+# ---------------------------------------------------------------------------------------
+# Synthetic unit-by-term matrix
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _World:
+    background_cdf: np.ndarray
+    topic_terms: np.ndarray  # (topics, terms per topic) term ids
+    topic_term_cdf: np.ndarray
+    topic_cdf: np.ndarray
+    idf: np.ndarray
+
+
+def _zipf_cdf(n: int, exponent: float, shift: float = 0.0) -> np.ndarray:
+    weights = 1.0 / (np.arange(1, n + 1) + shift) ** exponent
+    return np.cumsum(weights / weights.sum())
+
+
+def _world(shape: CorpusShape, seed: int) -> _World:
+    rng = np.random.default_rng([seed, 0])
+    background_cdf = _zipf_cdf(shape.terms, 1.07, 40.0)  # top ~40 (stopwords) pruned
+    popularity = np.diff(background_cdf, prepend=0.0)
+    per_topic = 250
+    # topics draw their words mostly from the middle of the frequency range
+    topic_pick = np.sqrt(popularity) / np.sqrt(popularity).sum()
+    topic_terms = np.stack(
+        [rng.choice(shape.terms, per_topic, replace=False, p=topic_pick) for _ in range(shape.topics)]
+    )
+    topic_term_cdf = _zipf_cdf(per_topic, 1.0, 1.0)
+    topic_cdf = _zipf_cdf(shape.topics, 0.8, 1.0)
+    # expected share of units containing each term -> an idf like the pipeline's log2(n/df) + 1
+    token_prob = 0.5 * popularity
+    np.add.at(
+        token_prob,
+        topic_terms.ravel(),
+        0.5 * np.outer(np.diff(topic_cdf, prepend=0.0), np.diff(topic_term_cdf, prepend=0.0)).ravel(),
+    )
+    df_share = 1.0 - np.exp(-shape.tokens_per_unit * token_prob)
+    idf = np.log2(1.0 / np.maximum(df_share, 1.0 / shape.units)) + 1.0
+    return _World(background_cdf, topic_terms, topic_term_cdf, topic_cdf, idf)
+
+
+def synthetic_block(shape: CorpusShape, world: _World, block: int, rows: int, seed: int) -> sp.csr_matrix:
+    """Rows ``[block·BLOCK_ROWS, +rows)`` of the synthetic matrix (deterministic per block)."""
+    rng = np.random.default_rng([seed, 1, block])
+    tokens = 1 + rng.poisson(shape.tokens_per_unit - 1, size=rows)
+    unit = np.repeat(np.arange(rows), tokens)
+    n = len(unit)
+    term = np.searchsorted(world.background_cdf, rng.random(n) * world.background_cdf[-1])
+    unit_topics = np.searchsorted(world.topic_cdf, rng.random((rows, 2)) * world.topic_cdf[-1])
+    topical = rng.random(n) < 0.5
+    which = unit_topics[unit[topical], rng.integers(0, 2, size=topical.sum())]
+    rank = np.searchsorted(world.topic_term_cdf, rng.random(topical.sum()) * world.topic_term_cdf[-1])
+    term[topical] = world.topic_terms[which, rank]
+    counts = sp.csr_matrix((np.ones(n), (unit, np.minimum(term, shape.terms - 1))), shape=(rows, shape.terms))
+    counts.sum_duplicates()
+    counts.data = np.log2(1.0 + counts.data) * world.idf[counts.indices]
+    return counts
+
+
+def _blocks(shape: CorpusShape) -> list[tuple[int, int]]:
+    return [(b, min(BLOCK_ROWS, shape.units - b * BLOCK_ROWS)) for b in range(-(-shape.units // BLOCK_ROWS))]
+
+
+def synthetic_frame(spark: SparkSession, shape: CorpusShape, seed: int) -> DataFrame:
+    """The synthetic matrix as a DataFrame ``(v vector)``, generated block by block on the executors."""
+    world = spark.sparkContext.broadcast(_world(shape, seed))
+    blocks = _blocks(shape)
+    partitions = max(2, spark.sparkContext.defaultParallelism * 2)
+
+    def generate(batches):
+        for batch in batches:
+            for block in batch.column(0).to_numpy():
+                matrix = synthetic_block(shape, world.value, int(block), blocks[int(block)][1], seed)
+                yield pa.RecordBatch.from_arrays([csr_to_arrow_vectors(matrix)], names=["v"])
+
+    schema = StructType([StructField("v", VectorUDT())])
+    return spark.range(0, len(blocks), numPartitions=partitions).mapInArrow(generate, schema)
+
+
+def synthetic_matrix(shape: CorpusShape, seed: int) -> sp.csr_matrix:
+    """The same matrix on the driver (for scikit-learn / scipy)."""
+    world = _world(shape, seed)
+    return sp.vstack(
+        [synthetic_block(shape, world, b, rows, seed) for b, rows in _blocks(shape)], format="csr"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------
+
+
+def _accuracy(s: np.ndarray, v: np.ndarray, ref_s: np.ndarray, ref_v: np.ndarray) -> dict:
+    k = min(len(s), len(ref_s))
+    half = k // 2
+    rel = np.abs(s[:k] - ref_s[:k]) / ref_s[:k]
+    return {
+        "max_rel_err_s": float(rel.max()),
+        "max_rel_err_s_top_half": float(rel[:half].max()),
+        "max_angle_deg_top_k": float(np.degrees(scipy.linalg.subspace_angles(v[:, :k], ref_v[:, :k]).max())),
+        "max_angle_deg_top_half": float(
+            np.degrees(scipy.linalg.subspace_angles(v[:, :half], ref_v[:, :half]).max())
+        ),
+    }
+
+
+def _timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def bench_size(
+    spark: SparkSession,
+    shape: CorpusShape,
+    k: int,
+    seed: int,
+    oversampling: int,
+    power_iterations: int,
+    with_arpack: bool,
+    with_sklearn: bool,
+) -> dict:
+    """Time every method on one synthetic matrix and measure its accuracy against scipy."""
+    from scipy.sparse.linalg import svds
+    from sklearn.decomposition import TruncatedSVD
+
+    entry: dict = {"size": shape.name, **asdict(shape), "runs": []}
+    frame = synthetic_frame(spark, shape, seed).cache()
+    _, entry["spark_generate_seconds"] = _timed(frame.count)
+    matrix, entry["driver_generate_seconds"] = _timed(synthetic_matrix, shape, seed)
+    entry["nnz_per_unit"] = matrix.nnz / matrix.shape[0]
+    entry["max_term_unit_share"] = float(matrix.getnnz(axis=0).max() / matrix.shape[0])
+    _log(f"[{shape.name}] {matrix.shape[0]} x {matrix.shape[1]}, nnz/unit {entry['nnz_per_unit']:.1f}")
+
+    (_, ref_s, ref_vt), ref_seconds = _timed(svds, matrix, k=k, tol=0, random_state=seed)
+    order = np.argsort(ref_s)[::-1]
+    ref_s, ref_v = ref_s[order], fix_signs(ref_vt[order].T)
+    entry["reference"] = {
+        "method": "scipy.sparse.linalg.svds (ARPACK, tol=0)",
+        "seconds": ref_seconds,
+        "s_1": float(ref_s[0]),
+        "s_k": float(ref_s[-1]),
+        "s_k_over_s_1": float(ref_s[-1] / ref_s[0]),
+    }
+    _log(f"[{shape.name}] reference: {ref_seconds:.1f} s")
+
+    def record(method: str, seconds: float, s: np.ndarray, v: np.ndarray) -> None:
+        entry["runs"].append({"method": method, "seconds": seconds, **_accuracy(s, v, ref_s, ref_v)})
+        _log(f"[{shape.name}] {method}: {seconds:.1f} s")
+
+    result, seconds = _timed(
+        randomized_svd, frame, "v", k, oversampling=oversampling, power_iterations=power_iterations, seed=seed
+    )
+    record("spark-randomized", seconds, result.singular_values, result.term_loadings)
+    if with_arpack:
+        result, seconds = _timed(arpack_svd, frame, "v", k)
+        record("spark-arpack", seconds, result.singular_values, result.term_loadings)
+    if with_sklearn:
+        for algorithm in ("randomized", "arpack"):
+            svd = TruncatedSVD(n_components=k, algorithm=algorithm, random_state=seed)
+            _, seconds = _timed(svd.fit, matrix)
+            record(f"sklearn-{algorithm}", seconds, svd.singular_values_, fix_signs(svd.components_.T))
+    frame.unpersist()
+    return entry
+
+
+def run(
+    spark: SparkSession,
+    sizes: list[str],
+    k: int = 200,
+    out: str = "bench/results_svd.json",
+    *,
+    seed: int = 7,
+    oversampling: int = 50,
+    power_iterations: int = 5,
+    arpack_max_units: int = 100_000,
+    sklearn: bool = True,
+) -> dict:
+    """Benchmark every size (names of :data:`SHAPES`); write the JSON to ``out`` and return it.
+
+    ``spark-arpack`` is skipped above ``arpack_max_units`` units (one Spark job per Lanczos
+    step makes it take too long there).
+    """
+    results: dict = {
+        "k": k,
+        "oversampling": oversampling,
+        "power_iterations": power_iterations,
+        "seed": seed,
+        "machine": {
+            "cpus": spark.sparkContext.defaultParallelism,
+            "python": platform.python_version(),
+            "spark": spark.version,
+            "load_average_at_start": list(os.getloadavg()),
+        },
+        "sizes": [],
+    }
+    for name in sizes:
+        shape = SHAPES[name]
+        entry = bench_size(
+            spark, shape, k, seed, oversampling, power_iterations, shape.units <= arpack_max_units, sklearn
+        )
+        results["sizes"].append(entry)
+        _write(results, out)  # after each size, so a long run leaves partial results
+    print(markdown(results))
+    return results
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _write(results: dict, out: str) -> None:
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=2)
+
+
+def markdown(results: dict) -> str:
+    """The results as a Markdown table (one row per size and method)."""
+    lines = [
+        f"k = {results['k']}, randomized: oversampling {results['oversampling']}, "
+        f"power iterations {results['power_iterations']}",
+        "",
+        "| size | units x terms | method | seconds | max rel err s (top k) | max angle top k (deg) "
+        "| max angle top k/2 (deg) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in results["sizes"]:
+        dims = f"{entry['units']:,} x {entry['terms']:,}"
+        for run_ in entry["runs"]:
+            lines.append(
+                f"| {entry['size']} | {dims} | {run_['method']} | {run_['seconds']:.1f} "
+                f"| {run_['max_rel_err_s']:.1e} | {run_['max_angle_deg_top_k']:.2f} "
+                f"| {run_['max_angle_deg_top_half']:.3f} |"
+            )
+        lines.append(
+            f"| {entry['size']} | {dims} | scipy svds (reference) | {entry['reference']['seconds']:.1f} "
+            "| 0 | 0 | 0 |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from churn_spark.config import load_config
+    from churn_spark.session import get_spark
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["100k"], choices=sorted(SHAPES))
+    parser.add_argument("--k", type=int, default=200)
+    parser.add_argument("--out", default="bench/results_svd.json")
+    parser.add_argument("--oversampling", type=int, default=50)
+    parser.add_argument("--power-iterations", type=int, default=5)
+    parser.add_argument("--arpack-max-units", type=int, default=100_000)
+    parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--conf", action="append", default=[], help="pipeline config override key=value")
+    args = parser.parse_args(argv)
+    spark = get_spark(load_config(["local"], args.conf), app_name="bench-svd")
+    run(
+        spark,
+        args.sizes,
+        args.k,
+        args.out,
+        oversampling=args.oversampling,
+        power_iterations=args.power_iterations,
+        arpack_max_units=args.arpack_max_units,
+        sklearn=not args.no_sklearn,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
