@@ -90,16 +90,46 @@ def _thrift_args(p: argparse.ArgumentParser) -> None:
                    help="re-register table snapshots this often (default 60)")
 
 
+def _pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="start", metavar="STAGE", help="first stage to run")
+    p.add_argument("--to", dest="stop", metavar="STAGE", help="last stage to run")
+    p.add_argument("--only", action="append", default=[], metavar="STAGE", help="run only this stage (repeatable)")
+    p.add_argument("--force", action="store_true", help="re-run stages that are up to date")
+
+
+def _generated_pipeline_args(p: argparse.ArgumentParser) -> None:
+    _generate_args(p)
+    _pipeline_args(p)
+
+
+def _own_data_args(p: argparse.ArgumentParser) -> None:
+    _ingest_args(p)
+    p.add_argument("--out", required=True, help="folder for every table and report/ (= run.warehouse)")
+    _pipeline_args(p)
+
+
+def _stage_commands() -> list[Command]:
+    """One command per pipeline stage: runs it alone and records it in pipeline_runs."""
+    from churn_spark.pipeline import ALL_STAGES
+    extra_args = {"generate": _generate_args, "ingest": _ingest_args}
+    return [Command(stage.name, "churn_spark.pipeline:run_stage_command", stage.help, extra_args.get(stage.name))
+            for stage in ALL_STAGES.values()]
+
+
 COMMANDS: list[Command] = [
-    Command("demo", "churn_spark.smoke:run_smoke",
-            "run the whole job end to end on generated data and print the result"),
+    Command("demo", "churn_spark.pipeline:run_demo_command",
+            "generate the paper-sized world, run every stage and print the result",
+            _generated_pipeline_args),
+    Command("pipeline", "churn_spark.pipeline:run_generated_command",
+            "run the stages on generated data (resumes: stages that are up to date are skipped)",
+            _generated_pipeline_args),
+    Command("run", "churn_spark.pipeline:run_own_data_command",
+            "run the whole pipeline on your own emails and observations (DATA_CONTRACT.md)", _own_data_args),
+    *_stage_commands(),
+    Command("review-terms", "churn_spark.text.review:run_review_terms_command",
+            "print the top terms of the vocabulary for the manual check"),
     Command("smoke", "churn_spark.smoke:run_smoke",
             "write, read, overwrite and time-travel a table (checks Spark + Delta)"),
-    Command("generate", "churn_spark.synth.generate:run_generate_command",
-            "generate the newspaper world as bronze tables", _generate_args),
-    Command("ingest", "churn_spark.ingest:run_ingest_command",
-            "load your own emails and observations (DATA_CONTRACT) into the tables, quarantining bad rows",
-            _ingest_args),
     Command("sql", "churn_spark.sql:run_sql_command",
             "run SQL on the tables (database churn); without a query, an interactive shell", _sql_args),
     Command("thrift", "churn_spark.sql:run_thrift_command",
@@ -129,7 +159,9 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     extra = []
     if getattr(args, "warehouse", None):
         extra.append(f"run.warehouse={args.warehouse}")
-    if args.command == "generate":
+    if args.command == "run":
+        extra.append(f"run.warehouse={args.out}")
+    if args.command in ("generate", "pipeline", "demo"):
         for flag in ("preset", "emails", "seed"):
             value = getattr(args, flag, None)
             if value is not None:

@@ -47,14 +47,14 @@ class Stage:
 _MARKETING = ("customers", "subscriptions", "complaints", "suspensions", "changes", "dm_actions",
               "free_papers")
 
-GENERATE = Stage("generate", "churn_spark.synth.generate:run_generate_stage", (),
+GENERATE = Stage("generate", "churn_spark.synth.generate:run_generate_command", (),
                  (*_MARKETING, "emails", "truth"), ("generate",),
                  "generate the newspaper world (bronze tables)")
-FEATURES = Stage("features", "churn_spark.features:run_features_stage", _MARKETING,
+FEATURES = Stage("features", "churn_spark.features:run_features_command", _MARKETING,
                  ("observations",), ("features", "run"), "Appendix C variables per renewal point")
-INGEST = Stage("ingest", "churn_spark.ingest:run_ingest_stage", (),
+INGEST = Stage("ingest", "churn_spark.ingest:run_ingest_command", (),
                ("emails", "observations", "quarantine"), ("ingest", "run"), "load your own data")
-TEXT = Stage("text", "churn_spark.text:run_text_stage", ("emails", "observations"),
+TEXT = Stage("text", "churn_spark.text.stage:run_text_command", ("emails", "observations"),
              ("email_terms", "vocabulary", "doc_vectors", "text_masking"), ("text",),
              "clean, segment, weight and sum the emails per unit")
 LSI = Stage("lsi", "churn_spark.stages:run_lsi_stage", ("doc_vectors", "vocabulary"),
@@ -173,3 +173,78 @@ def run_pipeline(ctx, stages: Sequence[Stage], force: bool = False) -> dict[str,
 def _recorded_summary(lake, stage: Stage) -> dict:
     record = _last_record(lake, stage)
     return json.loads(record["summary"]) if record and record["summary"] else {}
+
+
+# ---------------------------------------------------------------------------------------
+# command-line entry points
+
+
+def run_stage_command(ctx) -> dict:
+    """``churn-spark <stage>``: run that one stage (always; it is what was asked for)."""
+    return run_stage(ctx, ALL_STAGES[ctx.args.command])
+
+
+def _chosen(ctx, stages: Sequence[Stage]) -> list[Stage]:
+    return select_stages(stages, ctx.args.start, ctx.args.stop, ctx.args.only)
+
+
+def run_generated_command(ctx) -> dict[str, dict]:
+    """``churn-spark pipeline``: the stages on generated data."""
+    return run_pipeline(ctx, _chosen(ctx, GENERATED_PIPELINE), force=ctx.args.force)
+
+
+def run_own_data_command(ctx) -> dict[str, dict]:
+    """``churn-spark run --emails --observations --out``: the stages on the user's data."""
+    summaries = run_pipeline(ctx, _chosen(ctx, OWN_DATA_PIPELINE), force=ctx.args.force)
+    print_result(ctx, summaries)
+    return summaries
+
+
+def run_demo_command(ctx) -> dict[str, dict]:
+    """``churn-spark demo`` (``make demo``): generated data at the paper's size, every stage."""
+    summaries = run_pipeline(ctx, _chosen(ctx, GENERATED_PIPELINE), force=ctx.args.force)
+    print_result(ctx, summaries)
+    return summaries
+
+
+def print_result(ctx, summaries: dict[str, dict]) -> None:
+    """The short result: sizes, k, Table 4 beside the paper's, DeLong, where things are."""
+    from churn_spark.stages import read_manifest, report_dir
+
+    cfg, lake = ctx.cfg, ctx.lake
+    summary_path = f"{report_dir(cfg)}/summary.json"
+    try:
+        with open(summary_path, encoding="utf-8") as fh:
+            summary = json.load(fh)
+    except FileNotFoundError:
+        print("result: no report yet (the evaluate stage has not run)")
+        return
+    paper = {"structured": (0.7380, 2.69), "structured_text": (0.7775, 3.07)}
+    models = summary["models"]
+    oracle = summary.get("oracle_auc") or {}
+    print()
+    print(f"churn-spark result  (warehouse {lake.root})")
+    print(f"  units: {summary['n_train']} train / {summary['n_test']} test with emails"
+          f"   (paper: 9,603 / 3,161)")
+    print(f"  chosen k: {summary['k']} concepts (paper: 170); "
+          f"{len(models['structured'].get('variables', []))} marketing variables selected (paper: 20)")
+    print()
+    print("  Table 4, test set        AUC      95% CI            top-decile lift   paper AUC  lift"
+          + ("   oracle AUC" if oracle else ""))
+    for name, label in (("structured", "structured"), ("structured_text", "structured + text")):
+        m = models[name]
+        ci = m.get("auc_ci") or [float("nan"), float("nan")]
+        line = (f"  {label:<22} {m['auc']:.4f}   [{ci[0]:.4f}, {ci[1]:.4f}]   {m['top_decile_lift']:>6.2f}"
+                f"            {paper[name][0]:.4f}     {paper[name][1]:.2f}")
+        if oracle:
+            line += f"   {oracle.get(name, float('nan')):.4f}"
+        print(line)
+    delong = summary["delong"]
+    print(f"  DeLong test of the two AUCs: chi2 = {delong['chi2']:.2f}, p = {delong['p_value']:.2g}"
+          "   (paper: chi2 = 23.1, p < 0.001)")
+    print()
+    print(f"  report:  {report_dir(cfg)}/report.md  (summary.json, ROC, lift and CV-AUC-by-k charts)")
+    print(f"  tables:  {', '.join(lake.list())}")
+    print(f"  models:  {read_manifest(cfg).get('model_version', '?')} under the warehouse's _models/")
+    print(f"  query:   churn-spark sql --warehouse {lake.root} "
+          "'SELECT model, auc, top_decile_lift FROM churn.model_metrics'")
