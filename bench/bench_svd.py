@@ -17,6 +17,10 @@ principal angle between the top-``k`` (and top-``k/2``) right singular subspaces
     .venv/bin/python bench/bench_svd.py --sizes 100k [1M] --k 200 --out bench/results_svd.json
 
 Results go to ``--out`` as JSON and are printed as a Markdown table. Not part of the tests.
+
+``--kselect [lbfgs] [irls]`` instead times :func:`churn_spark.lsi.kselect.select_k` on
+synthetic training units shaped like the paper's (9,603 units, 20 marketing variables, the
+default k grid of 14 values up to 300, 5 folds: 71 logistic fits), per classifier.
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import scipy.linalg
 import scipy.sparse as sp
+from pyspark import cloudpickle
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
@@ -127,14 +134,16 @@ def _blocks(shape: CorpusShape) -> list[tuple[int, int]]:
 
 def synthetic_frame(spark: SparkSession, shape: CorpusShape, seed: int) -> DataFrame:
     """The synthetic matrix as a DataFrame ``(v vector)``, generated block by block on the executors."""
-    world = spark.sparkContext.broadcast(_world(shape, seed))
+    if __name__ != "__main__":  # imported (e.g. by `make bench`): ship this module's code to the workers
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
     blocks = _blocks(shape)
     partitions = max(2, spark.sparkContext.defaultParallelism * 2)
 
     def generate(batches):
+        world = _world(shape, seed)  # rebuilt per partition: cheap, and deterministic from the seed
         for batch in batches:
             for block in batch.column(0).to_numpy():
-                matrix = synthetic_block(shape, world.value, int(block), blocks[int(block)][1], seed)
+                matrix = synthetic_block(shape, world, int(block), blocks[int(block)][1], seed)
                 yield pa.RecordBatch.from_arrays([csr_to_arrow_vectors(matrix)], names=["v"])
 
     schema = StructType([StructField("v", VectorUDT())])
@@ -144,9 +153,7 @@ def synthetic_frame(spark: SparkSession, shape: CorpusShape, seed: int) -> DataF
 def synthetic_matrix(shape: CorpusShape, seed: int) -> sp.csr_matrix:
     """The same matrix on the driver (for scikit-learn / scipy)."""
     world = _world(shape, seed)
-    return sp.vstack(
-        [synthetic_block(shape, world, b, rows, seed) for b, rows in _blocks(shape)], format="csr"
-    )
+    return sp.vstack([synthetic_block(shape, world, b, rows, seed) for b, rows in _blocks(shape)], format="csr")
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,9 +169,7 @@ def _accuracy(s: np.ndarray, v: np.ndarray, ref_s: np.ndarray, ref_v: np.ndarray
         "max_rel_err_s": float(rel.max()),
         "max_rel_err_s_top_half": float(rel[:half].max()),
         "max_angle_deg_top_k": float(np.degrees(scipy.linalg.subspace_angles(v[:, :k], ref_v[:, :k]).max())),
-        "max_angle_deg_top_half": float(
-            np.degrees(scipy.linalg.subspace_angles(v[:, :half], ref_v[:, :half]).max())
-        ),
+        "max_angle_deg_top_half": float(np.degrees(scipy.linalg.subspace_angles(v[:, :half], ref_v[:, :half]).max())),
     }
 
 
@@ -172,6 +177,26 @@ def _timed(fn, *args, **kwargs):
     start = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
+
+
+def _arpack_with_timeout(spark: SparkSession, frame: DataFrame, k: int, timeout: float):
+    """``arpack_svd`` whose Spark jobs are cancelled after ``timeout`` seconds: (result | None, seconds)."""
+    sc = spark.sparkContext
+    group = f"bench-arpack-{time.time_ns()}"
+    sc.setJobGroup(group, "bench_svd arpack", interruptOnCancel=True)
+    timer = threading.Timer(timeout, sc.cancelJobGroup, args=(group,))
+    timer.start()
+    start = time.perf_counter()
+    try:
+        return arpack_svd(frame, "v", k), time.perf_counter() - start
+    except Exception as err:  # py4j error of the cancelled job
+        if time.perf_counter() - start < timeout:
+            raise
+        _log(f"arpack cancelled: {type(err).__name__}")
+        return None, time.perf_counter() - start
+    finally:
+        timer.cancel()
+        sc.setLocalProperty("spark.jobGroup.id", None)
 
 
 def bench_size(
@@ -183,6 +208,7 @@ def bench_size(
     power_iterations: int,
     with_arpack: bool,
     with_sklearn: bool,
+    arpack_timeout: float = 2400.0,
 ) -> dict:
     """Time every method on one synthetic matrix and measure its accuracy against scipy."""
     from scipy.sparse.linalg import svds
@@ -217,8 +243,12 @@ def bench_size(
     )
     record("spark-randomized", seconds, result.singular_values, result.term_loadings)
     if with_arpack:
-        result, seconds = _timed(arpack_svd, frame, "v", k)
-        record("spark-arpack", seconds, result.singular_values, result.term_loadings)
+        result, seconds = _arpack_with_timeout(spark, frame, k, arpack_timeout)
+        if result is None:
+            entry["runs"].append({"method": "spark-arpack", "seconds": seconds, "timed_out": True})
+            _log(f"[{shape.name}] spark-arpack: cancelled after {seconds:.0f} s")
+        else:
+            record("spark-arpack", seconds, result.singular_values, result.term_loadings)
     if with_sklearn:
         for algorithm in ("randomized", "arpack"):
             svd = TruncatedSVD(n_components=k, algorithm=algorithm, random_state=seed)
@@ -235,15 +265,16 @@ def run(
     out: str = "bench/results_svd.json",
     *,
     seed: int = 7,
-    oversampling: int = 50,
-    power_iterations: int = 5,
+    oversampling: int = 800,
+    power_iterations: int = 7,
     arpack_max_units: int = 100_000,
+    arpack_timeout: float = 2400.0,
     sklearn: bool = True,
 ) -> dict:
     """Benchmark every size (names of :data:`SHAPES`); write the JSON to ``out`` and return it.
 
-    ``spark-arpack`` is skipped above ``arpack_max_units`` units (one Spark job per Lanczos
-    step makes it take too long there).
+    ``spark-arpack`` is skipped above ``arpack_max_units`` units and cancelled after
+    ``arpack_timeout`` seconds (one Spark job per Lanczos step makes it slow).
     """
     results: dict = {
         "k": k,
@@ -260,9 +291,8 @@ def run(
     }
     for name in sizes:
         shape = SHAPES[name]
-        entry = bench_size(
-            spark, shape, k, seed, oversampling, power_iterations, shape.units <= arpack_max_units, sklearn
-        )
+        with_arpack = shape.units <= arpack_max_units
+        entry = bench_size(spark, shape, k, seed, oversampling, power_iterations, with_arpack, sklearn, arpack_timeout)
         results["sizes"].append(entry)
         _write(results, out)  # after each size, so a long run leaves partial results
     print(markdown(results))
@@ -271,6 +301,70 @@ def run(
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# k selection (CrossValidator over ConceptSlicer.k): cost of the ~70 logistic fits
+# ---------------------------------------------------------------------------------------
+
+K_GRID = [10, 20, 30, 40, 50, 60, 80, 100, 120, 140, 170, 200, 250, 300]
+
+
+def synthetic_units(spark: SparkSession, units: int, marketing: int, concepts: int, seed: int) -> DataFrame:
+    """Training units shaped like the paper's (9,603 units, 20 marketing variables, k_max concepts)
+    whose churn depends on the marketing variables and, decreasingly, on the leading concepts."""
+    from pyspark.ml.functions import array_to_vector
+
+    rng = np.random.default_rng([seed, 2])
+    loadings = rng.standard_normal((units, concepts)) / np.sqrt(units)  # like the columns of U
+    market = rng.standard_normal((units, marketing))
+    logit = (
+        -1.5 + market[:, :10] @ np.full(10, 0.3) + np.sqrt(units) * loadings @ (0.4 * np.exp(-np.arange(concepts) / 50))
+    )
+    churn = (rng.random(units) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int32)
+    frame = pd.DataFrame(market, columns=[f"m{i}" for i in range(marketing)])
+    frame["concepts"] = list(loadings)
+    frame["churn"] = churn
+    df = spark.createDataFrame(frame)
+    return df.withColumn("concepts", array_to_vector("concepts"))
+
+
+def run_kselect(
+    spark: SparkSession,
+    units: int = 9_603,
+    k_grid: list[int] | None = None,
+    folds: int = 5,
+    classifiers: tuple[str, ...] = ("lbfgs",),
+    out: str = "bench/results_kselect.json",
+    seed: int = 7,
+) -> dict:
+    """Time ``select_k`` (CrossValidator, ``folds x len(k_grid)`` fits + the final refit) per classifier."""
+    from churn_spark.lsi.kselect import select_k
+
+    grid = k_grid or K_GRID
+    frame = synthetic_units(spark, units, 20, max(grid), seed).cache()
+    frame.count()
+    marketing = [c for c in frame.columns if c.startswith("m")]
+    results: dict = {"units": units, "k_grid": grid, "folds": folds, "runs": []}
+    for classifier in classifiers:
+        selection, seconds = _timed(
+            select_k, frame, "concepts", marketing, "churn", grid, folds, seed, "one_se", classifier=classifier
+        )
+        best = max(selection.scores, key=lambda s: s.mean_auc)
+        results["runs"].append(
+            {
+                "classifier": classifier,
+                "seconds": seconds,
+                "fits": folds * len(grid) + 1,
+                "chosen_k": selection.chosen_k,
+                "best_k": best.k,
+                "best_mean_auc": best.mean_auc,
+            }
+        )
+        _log(f"[kselect] {classifier}: {seconds:.0f} s, chosen k {selection.chosen_k}")
+        _write(results, out)
+    frame.unpersist()
+    return results
 
 
 def _write(results: dict, out: str) -> None:
@@ -291,14 +385,18 @@ def markdown(results: dict) -> str:
     for entry in results["sizes"]:
         dims = f"{entry['units']:,} x {entry['terms']:,}"
         for run_ in entry["runs"]:
+            if run_.get("timed_out"):
+                lines.append(
+                    f"| {entry['size']} | {dims} | {run_['method']} | > {run_['seconds']:.0f} (cancelled) | - | - | - |"
+                )
+                continue
             lines.append(
                 f"| {entry['size']} | {dims} | {run_['method']} | {run_['seconds']:.1f} "
                 f"| {run_['max_rel_err_s']:.1e} | {run_['max_angle_deg_top_k']:.2f} "
                 f"| {run_['max_angle_deg_top_half']:.3f} |"
             )
         lines.append(
-            f"| {entry['size']} | {dims} | scipy svds (reference) | {entry['reference']['seconds']:.1f} "
-            "| 0 | 0 | 0 |"
+            f"| {entry['size']} | {dims} | scipy svds (reference) | {entry['reference']['seconds']:.1f} | 0 | 0 | 0 |"
         )
     return "\n".join(lines)
 
@@ -311,13 +409,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["100k"], choices=sorted(SHAPES))
     parser.add_argument("--k", type=int, default=200)
     parser.add_argument("--out", default="bench/results_svd.json")
-    parser.add_argument("--oversampling", type=int, default=50)
-    parser.add_argument("--power-iterations", type=int, default=5)
+    parser.add_argument("--oversampling", type=int, default=800)
+    parser.add_argument("--power-iterations", type=int, default=7)
     parser.add_argument("--arpack-max-units", type=int, default=100_000)
+    parser.add_argument("--arpack-timeout", type=float, default=2400.0, help="seconds before ARPACK is cancelled")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--conf", action="append", default=[], help="pipeline config override key=value")
+    parser.add_argument("--kselect", nargs="*", metavar="CLASSIFIER", help="time select_k instead (lbfgs, irls)")
+    parser.add_argument("--kselect-units", type=int, default=9_603)
     args = parser.parse_args(argv)
     spark = get_spark(load_config(["local"], args.conf), app_name="bench-svd")
+    if args.kselect is not None:
+        out = args.out if args.out != "bench/results_svd.json" else "bench/results_kselect.json"
+        print(
+            json.dumps(
+                run_kselect(spark, args.kselect_units, classifiers=tuple(args.kselect or ["lbfgs"]), out=out), indent=2
+            )
+        )
+        return 0
     run(
         spark,
         args.sizes,
@@ -326,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         oversampling=args.oversampling,
         power_iterations=args.power_iterations,
         arpack_max_units=args.arpack_max_units,
+        arpack_timeout=args.arpack_timeout,
         sklearn=not args.no_sklearn,
     )
     return 0

@@ -122,16 +122,17 @@ def test_arrow_vectors_to_csr_handles_sparse_dense_empty_and_null():
 def test_block_krylov_core_matches_numpy_and_handles_low_rank():
     matrix = _spectrum_matrix(200, 90, seed=4)
     s_ref, v_ref, _ = _reference(matrix, 10)
+    # a Krylov space of 10 + 30 directions in 4 blocks of 10
     s, v = block_krylov_svd(
-        lambda q: matrix.T @ (matrix @ q), 200, 90, 10, oversampling=10, power_iterations=3, seed=0
+        lambda q: matrix.T @ (matrix @ q), 200, 90, 10, oversampling=30, power_iterations=3, seed=0
     )
     np.testing.assert_allclose(s, s_ref, rtol=1e-8)
     assert np.degrees(scipy.linalg.subspace_angles(v, v_ref).max()) < 1e-4
-    _, again = block_krylov_svd(lambda q: matrix.T @ (matrix @ q), 200, 90, 10, 10, 3, seed=0)
+    _, again = block_krylov_svd(lambda q: matrix.T @ (matrix @ q), 200, 90, 10, 30, 3, seed=0)
     np.testing.assert_array_equal(fix_signs(again), fix_signs(v))  # same seed, same result
     # rank 3: the Krylov space becomes invariant, only 3 non-zero singular values exist
     rank3 = matrix[:, :3] @ np.random.default_rng(0).standard_normal((3, 90))
-    s3, v3 = block_krylov_svd(lambda q: rank3.T @ (rank3 @ q), 200, 90, 8, 5, 3, seed=1)
+    s3, v3 = block_krylov_svd(lambda q: rank3.T @ (rank3 @ q), 200, 90, 8, 12, 3, seed=1)
     np.testing.assert_allclose(s3[:3], np.linalg.svd(rank3, compute_uv=False)[:3], rtol=1e-10)
     assert np.all(s3[3:] < 1e-6 * s3[0])
     np.testing.assert_allclose(v3.T @ v3, np.eye(v3.shape[1]), atol=1e-10)

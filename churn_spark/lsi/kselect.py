@@ -87,9 +87,7 @@ class ConceptSlicer(
         size = vector_size(dataset, self.getInputCol(), compute=False)
         if size is not None and k > size:
             raise ValueError(f"ConceptSlicer.k={k} exceeds the {size} concepts in {self.getInputCol()!r}")
-        slicer = VectorSlicer(
-            inputCol=self.getInputCol(), outputCol=self.getOutputCol(), indices=list(range(k))
-        )
+        slicer = VectorSlicer(inputCol=self.getInputCol(), outputCol=self.getOutputCol(), indices=list(range(k)))
         return slicer.transform(dataset)
 
 
@@ -289,9 +287,7 @@ def select_k(
         slicer = ConceptSlicer(inputCol=concepts_col, outputCol=sliced, k=grid[0])
         assembler = VectorAssembler(inputCols=[*marketing_cols, sliced], outputCol=features)
         clf, score_col = _classifier(classifier, features, label, reg_param, max_iter)
-        auc = BinaryClassificationEvaluator(
-            rawPredictionCol=score_col, labelCol=label, metricName="areaUnderROC"
-        )
+        auc = BinaryClassificationEvaluator(rawPredictionCol=score_col, labelCol=label, metricName="areaUnderROC")
         recorder = _RecordingEvaluator(auc, sliced, fold)
         cv = CrossValidator(
             estimator=Pipeline(stages=[slicer, assembler, clf]),

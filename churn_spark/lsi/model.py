@@ -64,13 +64,13 @@ class _LSIParams(HasInputCol, HasOutputCol, HasSeed):
     oversampling: Param[int] = Param(
         Params._dummy(),
         "oversampling",
-        "randomized: extra random directions beyond k",
+        "randomized: Krylov space dimension beyond k (the space has k + oversampling directions)",
         typeConverter=TypeConverters.toInt,
     )
     powerIterations: Param[int] = Param(
         Params._dummy(),
         "powerIterations",
-        "randomized: subspace (power) iterations",
+        "randomized: Krylov blocks after the first (passes over the rows = this + 2)",
         typeConverter=TypeConverters.toInt,
     )
     rcond: Param[float] = Param(
@@ -87,8 +87,8 @@ class _LSIParams(HasInputCol, HasOutputCol, HasSeed):
             outputCol="concepts",
             k=300,
             method="randomized",
-            oversampling=50,
-            powerIterations=5,
+            oversampling=1200,
+            powerIterations=9,
             rcond=1e-6,
             seed=42,
         )
@@ -131,8 +131,8 @@ class LatentSemanticIndexing(
         outputCol: str = "concepts",
         k: int = 300,
         method: str = "randomized",
-        oversampling: int = 50,
-        powerIterations: int = 5,
+        oversampling: int = 1200,
+        powerIterations: int = 9,
         rcond: float = 1e-6,
         seed: int = 42,
     ) -> None:
@@ -343,9 +343,7 @@ class _LSIModelReader(MLReader[LatentSemanticIndexingModel]):
 # ---------------------------------------------------------------------------------------
 
 
-def concepts_frame(
-    model: LatentSemanticIndexingModel, vocabulary_df: DataFrame, top_n: int = 20
-) -> DataFrame:
+def concepts_frame(model: LatentSemanticIndexingModel, vocabulary_df: DataFrame, top_n: int = 20) -> DataFrame:
     """One row per concept: ``(concept int, singular_value double, explained_var double,
     top_terms array<string>)``.
 
@@ -382,9 +380,7 @@ def concepts_frame(
     return spark.createDataFrame(rows, schema)
 
 
-def terms_frame(
-    model: LatentSemanticIndexingModel, top_n: int = 100, spark: SparkSession | None = None
-) -> DataFrame:
+def terms_frame(model: LatentSemanticIndexingModel, top_n: int = 100, spark: SparkSession | None = None) -> DataFrame:
     """``(term_id int, concept int, loading double)``: for each concept, its ``top_n`` terms by
     |loading| (``top_n <= 0``: every term, i.e. all of ``V``, n_terms x k rows)."""
     spark = spark or SparkSession.active()

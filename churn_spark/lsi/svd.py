@@ -16,26 +16,32 @@ Two methods, one result type:
   instead.
 * ``randomized`` — randomized block Krylov iteration (Musco & Musco 2015, "Randomized
   block Krylov methods for stronger and faster approximate SVD"; the block-Lanczos cousin
-  of Halko, Martinsson & Tropp's power iteration), in the row space, block width
-  ``l = k + oversampling``::
+  of Halko, Martinsson & Tropp's power iteration) in the row space. The Ritz vectors are
+  sought in a Krylov space of dimension ``m = k + oversampling`` built from ``q + 1``
+  blocks of width ``b = ⌈m / (q + 1)⌉`` (``q = power_iterations``)::
 
-      W₀ = orth(AᵀA Ω),  Ω ~ N(0, 1)^(n_cols x l)                        pass 1
+      W₀ = orth(AᵀA Ω),  Ω ~ N(0, 1)^(n_cols x b)                        pass 1
       Z_j = AᵀA W_j;  W_{j+1} = orth(Z_j − K Kᵀ Z_j),  K = [W₀ … W_j]     passes 2 .. q+2
       G = Kᵀ AᵀA K = [W_iᵀ Z_j];  G = E diag(s²) Eᵀ;  V = K E[:, :k]
 
   Each pass is one Spark job over the cached rows: every partition multiplies its sparse
-  block ``X`` (scipy CSR) by the broadcast ``W_j`` and returns ``Xᵀ (X W_j)`` (``n_cols x l``),
-  summed by ``treeReduce``. The Rayleigh–Ritz step needs no further pass: ``G`` is built
-  from the products already computed (its lower triangle by symmetry), and its
-  eigen-decomposition gives ``s²``. This squares the condition number, which costs
-  accuracy only for ``s_i / s_1`` near ``√eps ≈ 1e-8`` (far below any concept worth
-  keeping; ``rcond`` defaults to 1e-6); a tall-skinny QR of ``A K`` would instead
-  materialise an ``n_rows x l(q+1)`` intermediate. The driver holds the basis ``K``
-  (``n_cols x l(q+1)``) and ``l(q+1)`` squared matrices, never anything with one row per
-  unit. Keeping every block, not only the last (plain subspace iteration), reaches a given
-  accuracy with about half the passes on the flat spectra of text matrices: measured on a
-  synthetic 6,800 x 12,000 unit-by-term matrix at k = 200, subspace iteration needed block
-  400 and 9 passes for 6e-4 relative error on ``s_200``, block Krylov block 250 and 6 passes.
+  block ``X`` (scipy CSR, one per core) by the broadcast ``W_j`` and returns ``Xᵀ (X W_j)``
+  (``n_cols x b``), summed by ``treeReduce``. The Rayleigh–Ritz step needs no further
+  pass: ``G`` is built from the products already computed (its lower triangle by
+  symmetry), and its eigen-decomposition gives ``s²``. That squares the condition number,
+  which costs accuracy only for ``s_i / s_1`` near ``√eps ≈ 1e-8`` (far below any concept
+  worth keeping; ``rcond`` defaults to 1e-6), whereas a tall-skinny QR of ``A K`` would
+  materialise an ``n_rows x m`` intermediate. The driver holds ``K`` (``n_cols x m``; 480
+  MB for 40,000 terms and m = 1,500) and ``m x m`` matrices, never anything with one row
+  per unit.
+
+  Choice of the shape, measured on synthetic unit-by-term matrices with the flat spectra of
+  text (``bench/bench_svd.py``), relative error of ``s_200`` at k = 200: plain subspace
+  iteration (keep only the last block) needed width 400 and 9 passes for 6e-4; block
+  Krylov with one wide block per pass (b = 250, q = 5, m = 1,500) gave 9e-5; narrower
+  blocks with more passes do better for the same m and the same flops (m = 1,000:
+  b = 125, q = 7 -> 3e-4; b = 100, q = 9 -> 4e-5; b = 80, q = 11 -> 2e-5 on 68,000 x
+  30,000). More passes cost one job each, so the defaults sit in between.
 
 Signs are made deterministic (each column of ``V`` has its largest-|loading| entry
 positive), so both methods and reruns give the same loadings up to rounding.
@@ -176,12 +182,16 @@ def _stack_partition(blocks):
 def row_blocks(df: DataFrame, col: str) -> RDD:
     """The vector column as an RDD of one scipy CSR block per partition, persisted in memory.
 
-    Null vectors are left out. Arrow moves the vectors to Python without per-row objects;
-    the caller unpersists.
+    Null vectors are left out. Arrow moves the vectors to Python without per-row objects.
+    Partitions are coalesced to the default parallelism (one block per core): every pass
+    then ships one partial product per core. The caller unpersists.
     """
     blobs = df.select(col).where(F.col(col).isNotNull()).mapInArrow(_csr_blobs, "block binary")
-    blocks = blobs.rdd.map(lambda row: pickle.loads(row[0])).mapPartitions(_stack_partition)
-    return blocks.persist(StorageLevel.MEMORY_ONLY)
+    pieces = blobs.rdd.map(lambda row: pickle.loads(row[0]))
+    cores = df.sparkSession.sparkContext.defaultParallelism
+    if pieces.getNumPartitions() > cores:
+        pieces = pieces.coalesce(cores)
+    return pieces.mapPartitions(_stack_partition).persist(StorageLevel.MEMORY_ONLY)
 
 
 def _block_stats(block: sp.csr_matrix) -> tuple[int, int, float, set[int]]:
@@ -197,21 +207,27 @@ def _add_stats(a, b):
 # ---------------------------------------------------------------------------------------
 
 
-def _orthonormal_new_directions(block: np.ndarray, basis: np.ndarray | None, max_new: int) -> np.ndarray:
-    """An orthonormal basis of the part of ``block`` not already in span(``basis``).
+def _orthonormal_new_directions(
+    residual: np.ndarray, basis: np.ndarray | None, max_new: int, scale: float
+) -> np.ndarray:
+    """An orthonormal basis of the part of ``residual`` not in span(``basis``), at most ``max_new`` columns.
 
-    Projects ``basis`` out twice (classical Gram–Schmidt, "twice is enough"), then a
-    column-pivoted QR keeps only the numerically independent directions (at most ``max_new``).
+    ``residual`` has had ``basis`` projected out once already; projecting once more makes the
+    new block orthogonal to working precision (classical Gram–Schmidt, "twice is enough").
+    A column-pivoted QR then keeps only the numerically independent directions (pivots above
+    ``1e-10 · scale``, ``scale`` the largest column norm before any projection).
     """
-    scale = float(np.max(np.linalg.norm(block, axis=0))) if block.size else 0.0
     if basis is not None and basis.shape[1]:
-        for _ in range(2):
-            block = block - basis @ (basis.T @ block)
+        residual = residual - basis @ (basis.T @ residual)
     if scale == 0.0 or max_new <= 0:
-        return np.zeros((block.shape[0], 0))
-    q, r, _ = scipy.linalg.qr(block, mode="economic", pivoting=True)
+        return np.zeros((residual.shape[0], 0))
+    q, r, _ = scipy.linalg.qr(residual, mode="economic", pivoting=True)
     independent = int(np.sum(np.abs(np.diag(r)) > 1e-10 * scale))
     return q[:, : min(independent, max_new)]
+
+
+def _largest_column_norm(matrix: np.ndarray) -> float:
+    return float(np.max(np.linalg.norm(matrix, axis=0))) if matrix.size else 0.0
 
 
 def block_krylov_svd(
@@ -223,29 +239,37 @@ def block_krylov_svd(
     power_iterations: int,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` singular values and right singular vectors from products ``Q -> AᵀA Q``.
+    """Top-``k`` singular values and right singular vectors from products ``W -> AᵀA W``.
 
     The algorithm of :func:`randomized_svd`, independent of where ``A`` lives (tests pass a
-    local ``gram_times``). Returns ``s`` (k,) descending and ``V`` (n_cols, k).
+    local ``gram_times``): a Krylov space of dimension ``k + oversampling`` built from
+    ``power_iterations + 1`` blocks of equal width, then Rayleigh–Ritz. Calls ``gram_times``
+    ``power_iterations + 2`` times. Returns ``s`` (k,) descending and ``V`` (n_cols, k).
     """
-    limit = min(n_rows, n_cols)  # the Krylov space cannot exceed the rank bound
-    width = min(k + oversampling, limit)
+    limit = min(n_rows, n_cols)  # no more independent directions exist
+    dimension = min(k + oversampling, limit)
+    width = max(1, -(-dimension // (power_iterations + 1)))
     rng = np.random.default_rng(seed)
-    block = _orthonormal_new_directions(gram_times(rng.standard_normal((n_cols, width))), None, limit)
+    start = gram_times(rng.standard_normal((n_cols, width)))
+    block = _orthonormal_new_directions(start, None, width, _largest_column_norm(start))
     basis = block
     gram_columns = []  # (first column, Kᵀ AᵀA W_j) for each block W_j of the basis K
     for j in range(power_iterations + 1):
-        product = gram_times(block)
-        gram_columns.append((basis.shape[1] - block.shape[1], basis.T @ product))
+        product = gram_times(block)  # Z_j = AᵀA W_j
+        coefficients = basis.T @ product  # column block j of G = KᵀAᵀAK, and the first projection
+        gram_columns.append((basis.shape[1] - block.shape[1], coefficients))
         if j == power_iterations:
             break
-        block = _orthonormal_new_directions(product, basis, min(width, limit - basis.shape[1]))
-        if block.shape[1] == 0:  # the space is invariant: nothing new to find
+        max_new = min(width, dimension - basis.shape[1])
+        block = _orthonormal_new_directions(
+            product - basis @ coefficients, basis, max_new, _largest_column_norm(product)
+        )
+        if block.shape[1] == 0:  # the space is invariant (or full): nothing new to find
             break
         basis = np.hstack([basis, block])
     size = basis.shape[1]
     gram = np.zeros((size, size))
-    for first, columns in gram_columns:  # KᵀAᵀAK from its upper block triangle
+    for first, columns in gram_columns:  # G from its upper block triangle, by symmetry
         rows, width_j = columns.shape
         gram[:rows, first : first + width_j] = columns
         gram[first : first + width_j, :rows] = columns.T
@@ -277,16 +301,17 @@ def randomized_svd(
     df: DataFrame,
     col: str,
     k: int,
-    oversampling: int = 50,
-    power_iterations: int = 5,
+    oversampling: int = 1200,
+    power_iterations: int = 9,
     seed: int = 0,
     rcond: float = 1e-6,
 ) -> SVDResult:
     """Top-``k`` SVD of the vector column ``col`` by randomized block Krylov iteration.
 
+    The Krylov space has ``k + oversampling`` directions in ``power_iterations + 1`` blocks;
     ``power_iterations + 2`` passes over the cached rows, plus one for the row count and
-    ``‖A‖_F²`` (see the module docstring); ``k`` is clamped to ``min(n_rows, n_cols)`` and to
-    the numerical rank (``s > rcond · s_1``), with a warning.
+    ``‖A‖_F²`` (see the module docstring). ``k`` is clamped to ``min(n_rows, n_cols)`` and
+    to the numerical rank (``s > rcond · s_1``), with a warning.
     """
     blocks = row_blocks(df, col)
     try:
@@ -388,8 +413,8 @@ def compute_svd(
     k: int,
     method: str = "randomized",
     *,
-    oversampling: int = 50,
-    power_iterations: int = 5,
+    oversampling: int = 1200,
+    power_iterations: int = 9,
     seed: int = 0,
     rcond: float = 1e-6,
 ) -> SVDResult:
