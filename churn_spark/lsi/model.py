@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.ml import Estimator, Model
-from pyspark.ml.linalg import VectorUDT
+from pyspark.ml.functions import array_to_vector
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol, HasSeed
 from pyspark.ml.util import (
@@ -40,7 +40,6 @@ from pyspark.ml.util import (
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.functions import arrow_udf
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
 
 from churn_spark.lsi.svd import (
@@ -48,7 +47,6 @@ from churn_spark.lsi.svd import (
     SVDResult,
     arrow_vectors_to_csr,
     compute_svd,
-    dense_rows_to_arrow_vectors,
 )
 
 
@@ -249,12 +247,15 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
         return self._projection_broadcast
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        fold_in = _fold_in_udf(self._projection(dataset.sparkSession), self.numTerms)
+        in_col, out_col = self.getInputCol(), self.getOutputCol()
+        scratch = f"_{out_col}_array"
+        fold_in = _fold_in_batches(self._projection(dataset.sparkSession), self.numTerms, in_col, scratch)
+        schema = StructType([*dataset.schema.fields, StructField(scratch, ArrayType(DoubleType(), False), True)])
         metadata = {"ml_attr": {"num_attrs": self.numConcepts}}  # lets VectorSlicer/Assembler skip a pass
-        return dataset.withColumn(
-            self.getOutputCol(),
-            fold_in(F.col(self.getInputCol())).alias(self.getOutputCol(), metadata=metadata),
-        )
+        return (dataset.mapInArrow(fold_in, schema)
+                .withColumn(out_col, F.when(F.col(scratch).isNotNull(), array_to_vector(scratch))
+                            .alias(out_col, metadata=metadata))
+                .drop(scratch))
 
     # -- persistence --------------------------------------------------------------------
 
@@ -266,17 +267,23 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
         return _LSIModelReader()
 
 
-def _fold_in_udf(projection_broadcast, n_terms: int):
-    """An Arrow UDF mapping a batch of term vectors to their concept loadings ``A_batch · (V/s)``.
+def _fold_in_batches(projection_broadcast, n_terms: int, in_col: str, out_col: str):
+    """A ``mapInArrow`` function adding ``A_batch · (V/s)`` to each Arrow batch as ``array<double>``.
 
-    Built in a module-level function so that the UDF closure captures only the broadcast
-    handle, not the model (whose ``V`` would otherwise be pickled into every task).
+    Module-level so that the closure captures only the broadcast handle, not the model (whose
+    ``V`` would otherwise be pickled into every task). ``mapInArrow`` rather than an Arrow UDF:
+    Spark 4.2 cannot feed a vector (UDT) column to an Arrow UDF in every plan (writes and
+    checkpoints fail on it); the array becomes a vector again on the JVM side.
     """
 
-    @arrow_udf(VectorUDT())
-    def fold_in(vectors: pa.Array) -> pa.Array:
-        rows, nulls = arrow_vectors_to_csr(vectors, n_terms)
-        return dense_rows_to_arrow_vectors(np.asarray(rows @ projection_broadcast.value), nulls)
+    def fold_in(batches):
+        for batch in batches:
+            rows, nulls = arrow_vectors_to_csr(batch.column(in_col), n_terms)
+            dense = np.ascontiguousarray(rows @ projection_broadcast.value)
+            offsets = pa.array(np.arange(dense.shape[0] + 1, dtype=np.int32) * dense.shape[1], pa.int32())
+            mask = pa.array(nulls, pa.bool_()) if nulls is not None and nulls.any() else None
+            loadings = pa.ListArray.from_arrays(offsets, pa.array(dense.ravel(), pa.float64()), mask=mask)
+            yield batch.append_column(out_col, loadings)
 
     return fold_in
 
