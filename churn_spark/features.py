@@ -1,7 +1,9 @@
 """The marketing variables of the paper's Appendix C, computed with Spark from the bronze tables.
 
 A **unit** is a subscription at its renewal point: every subscription whose ``expiry_date``
-lies in ``[features.renewal_from, features.renewal_to]``. For a unit with cutoff ``c`` (its
+lies in ``[features.renewal_from, features.renewal_to]`` (labelled), plus those expiring after
+``renewal_to`` up to ``features.score_to``, whose outcome is not known yet: ``churn`` null,
+``split = 'score'`` — the customers a retention campaign scores. For a unit with cutoff ``c`` (its
 expiry date) and history start ``h = add_months(c, -features.history_months)`` every variable
 uses only rows dated in ``[h, c)`` — strictly before the renewal point:
 
@@ -167,8 +169,11 @@ def observations_from_tables(tables: dict[str, DataFrame], cfg: Config) -> DataF
     grace = int(fc.churn_grace_days)
     raw = tables["subscriptions"]
     subs = subscription_outcomes(raw, grace)
-    in_window = F.col("expiry_date").between(F.to_date(F.lit(fc.renewal_from)),
-                                             F.to_date(F.lit(fc.renewal_to)))
+    # labelled units up to renewal_to; later renewal points up to score_to are the units a
+    # retention campaign scores: their label is not known yet (churn null, split 'score')
+    last = fc.score_to if fc.score_to and fc.score_to > fc.renewal_to else fc.renewal_to
+    in_window = F.col("expiry_date").between(F.to_date(F.lit(fc.renewal_from)), F.to_date(F.lit(last)))
+    labelled = F.col("cutoff_date") <= F.to_date(F.lit(fc.renewal_to))
 
     units = (subs.where(in_window)
              .select(F.col("subscription_id").alias("unit_id"), "customer_id",
@@ -316,8 +321,9 @@ def observations_from_tables(tables: dict[str, DataFrame], cfg: Config) -> DataF
     missing = set(FEATURE_DOCS) ^ set(values)
     assert not missing, f"FEATURE_DOCS and the computed variables differ: {sorted(missing)}"
     return joined.select(
-        "unit_id", "customer_id", "cutoff_date", "window_start", F.col("churn").cast("int").alias("churn"),
-        split_column(int(cfg.run.seed), float(cfg.run.test_share)).alias("split"),
+        "unit_id", "customer_id", "cutoff_date", "window_start",
+        F.when(labelled, F.col("churn").cast("int")).alias("churn"),
+        F.when(labelled, split_column(int(cfg.run.seed), float(cfg.run.test_share))).otherwise("score").alias("split"),
         *[values[name].alias(name) for name in FEATURE_DOCS])
 
 
@@ -328,13 +334,15 @@ def run_features_stage(spark: SparkSession, lake: Lake, cfg: Config) -> dict[str
     version = lake.write(build_observations(spark, lake, cfg), "observations")
     row = lake.read("observations").agg(
         F.count("*").alias("units"), F.avg("churn").alias("churn_rate"),
-        F.sum(F.when(F.col("split") == "test", 1).otherwise(0)).alias("test")).first()
+        F.sum(F.when(F.col("split") == "test", 1).otherwise(0)).alias("test"),
+        F.sum(F.when(F.col("split") == "score", 1).otherwise(0)).alias("score")).first()
     result = {"table": "observations", "version": version, "units": row["units"],
-              "churn_rate": row["churn_rate"], "train": row["units"] - row["test"], "test": row["test"],
+              "churn_rate": row["churn_rate"], "train": row["units"] - row["test"] - row["score"],
+              "test": row["test"], "score": row["score"],
               "variables": len(FEATURE_DOCS), "seconds": round(time.time() - t0, 2)}
     print(f"features: observations v{version}: {result['units']:,} units ({result['train']:,} train, "
-          f"{result['test']:,} test), churn rate {result['churn_rate']:.4f}, {result['variables']} "
-          f"variables, {result['seconds']:.1f} s")
+          f"{result['test']:,} test, {result['score']:,} to score), churn rate {result['churn_rate']:.4f}, "
+          f"{result['variables']} variables, {result['seconds']:.1f} s")
     return result
 
 

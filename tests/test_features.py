@@ -49,17 +49,23 @@ def test_observations_shape(world):
         assert types[name] in ("int", "bigint", "double", "boolean", "string"), name
     assert not {"phone", "mobile", "email", "address"} & set(obs.columns)   # no personal data in silver
     assert obs.select("unit_id").distinct().count() == obs.count() == result["units"]
-    window = obs.agg(F.min("cutoff_date"), F.max("cutoff_date")).first()
+    labelled = obs.where("split != 'score'")
+    window = labelled.agg(F.min("cutoff_date"), F.max("cutoff_date")).first()
     assert window[0] >= dt.date(2004, 7, 1) and window[1] <= dt.date(2005, 7, 31)
+    # renewal points after the labelled window, up to score_to, are the units to score
+    pending = obs.where("split = 'score'").agg(F.count("*"), F.min("cutoff_date"), F.max("cutoff_date"),
+                                               F.count("churn")).first()
+    assert pending[0] > 0 and pending[1] > dt.date(2005, 7, 31) and pending[2] <= dt.date(2005, 8, 31)
+    assert pending[3] == 0
     assert obs.where(F.col("window_start") >= F.col("cutoff_date")).count() == 0
-    # nothing but age may be null
-    nulls = obs.select([F.sum(F.col(c).isNull().cast("int")).alias(c) for c in obs.columns]).first().asDict()
+    # nothing but age may be null in labelled units
+    nulls = labelled.select([F.sum(F.col(c).isNull().cast("int")).alias(c) for c in obs.columns]).first().asDict()
     assert {c for c, n in nulls.items() if n} <= {"age"}
 
 
 def test_features_equal_the_generators_values(world):
     _, lake, _ = world
-    obs = lake.read("observations")
+    obs = lake.read("observations").where("split != 'score'")
     truth = lake.read("truth").select("unit_id", F.col("churn").alias("true_churn"),
                                       *[f"x_{v}" for v in MECHANISM_VARIABLES])
     joined = obs.join(truth, "unit_id", "full_outer")
@@ -87,8 +93,8 @@ def test_features_equal_the_generators_values(world):
 
 def test_split_is_seeded_and_stable(world):
     cfg, lake, result = world
-    obs = lake.read("observations")
-    assert abs(result["test"] / result["units"] - cfg.run.test_share) < 0.04
+    obs = lake.read("observations").where("split != 'score'")
+    assert abs(result["test"] / (result["units"] - result["score"]) - cfg.run.test_share) < 0.04
     differs = [F.sum((F.col("split") != split_column(seed, cfg.run.test_share)).cast("int")).alias(name)
                for name, seed in (("same", cfg.run.seed), ("other", cfg.run.seed + 1))]
     r = obs.agg(*differs).first()
