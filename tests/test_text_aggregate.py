@@ -104,3 +104,43 @@ def test_sum_sparse_accepts_vectors_structs_and_nulls():
     total = sum_sparse([SparseVector(4, {1: 0.5}), struct, dense, None, float("nan")], 4)
     np.testing.assert_array_equal(total.toArray(), [1.0, 1.5, 0.0, 3.0])
     assert sum_sparse([None], 4) == SparseVector(4, [], [])
+
+
+def test_sorted_and_grouped_methods_agree_with_numpy_across_batch_boundaries(spark):
+    rng = np.random.default_rng(4)
+    n_units, size = 60, 40
+    observations = spark.createDataFrame(
+        [(f"u{u}", f"c{u % 45}", CUTOFF, "train", int(u % 2)) for u in range(n_units)],
+        "unit_id string, customer_id string, cutoff_date date, split string, churn int")
+    rows, dense = [], {}
+    for e in range(200):
+        customer = f"c{rng.integers(0, 50)}"
+        sent = dt.datetime(2024, 3, 1) + dt.timedelta(days=int(rng.integers(0, 45)))
+        idx = np.sort(rng.choice(size, size=5, replace=False))
+        vector = SparseVector(size, idx, rng.random(5))
+        rows.append((f"e{e}", customer, sent, vector))
+        dense[f"e{e}"] = (customer, sent, vector.toArray())
+    schema = T.StructType([T.StructField("email_id", T.StringType()),
+                           T.StructField("customer_id", T.StringType()),
+                           T.StructField("sent_at", T.TimestampType()),
+                           T.StructField("vector", VectorUDT())])
+    emails = spark.createDataFrame(rows, schema)
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "3")  # units' runs of rows cross Arrow batch boundaries
+    try:
+        results = {method: {r.unit_id: r for r in aggregate_unit_vectors(
+            emails, observations, WINDOW, num_features=size, method=method).collect()}
+            for method in ("sorted", "grouped")}
+    finally:
+        spark.conf.set(key, before)
+    for u in range(n_units):
+        customer = f"c{u % 45}"
+        members = [v for c, sent, v in dense.values()
+                   if c == customer and dt.date(2024, 3, 1) < sent.date() <= CUTOFF]
+        expected = np.sum(members, axis=0) if members else np.zeros(size)
+        for method in ("sorted", "grouped"):
+            row = results[method][f"u{u}"]
+            assert row.n_emails == len(members) and row.has_emails == bool(members)
+            np.testing.assert_allclose(row.vector.toArray(), expected, rtol=1e-12)
+    assert sum(r.n_emails for r in results["sorted"].values()) > 100

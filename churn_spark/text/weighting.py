@@ -204,19 +204,25 @@ class LogTfIdfModel(Model, _LogTfIdfParams, MLReadable, MLWritable):
 
     # -- transform ----------------------------------------------------------------------
     def _transform(self, dataset: DataFrame) -> DataFrame:
+        # mapInPandas, not a scalar pandas UDF: Spark 4.2 fails on a scalar pandas UDF that
+        # returns a VectorUDT over a columnar (Parquet) input ("UNSUPPORTED_DATATYPE UDT", in
+        # ColumnarArrowEvalPythonEvaluatorFactory); mapInPandas has no such path.
         terms, idf = self.kept_terms()
         size = len(terms)
-        shipped = dataset.sparkSession.sparkContext.broadcast(
-            ({t: i for i, t in enumerate(terms)}, idf))
+        index = {t: i for i, t in enumerate(terms)}
+        shipped = dataset.sparkSession.sparkContext.broadcast((index, idf))
+        source, out = self.getInputCol(), self.getOutputCol()
+        kept = [f for f in dataset.schema.fields if f.name != out]
+        vector_field = T.StructField(out, VectorUDT(), True, {"ml_attr": {"num_attrs": size}})
+        schema = T.StructType([*kept, vector_field])
 
-        @F.pandas_udf(VectorUDT())
-        def weigh(rows: pd.Series) -> pd.Series:
+        def weigh(batches):
             index, idf_values = shipped.value
-            return pd.Series([log_tf_idf_vector(r, index, idf_values, size) for r in rows])
+            for pdf in batches:
+                pdf[out] = [log_tf_idf_vector(r, index, idf_values, size) for r in pdf[source]]
+                yield pdf
 
-        out = self.getOutputCol()
-        return dataset.withColumn(out, weigh(F.col(self.getInputCol())).alias(
-            out, metadata={"ml_attr": {"num_attrs": size}}))
+        return dataset.select(*[f.name for f in kept]).mapInPandas(weigh, schema)
 
     # -- persistence --------------------------------------------------------------------
     def write(self) -> MLWriter:
