@@ -90,6 +90,10 @@ def _thrift_args(p: argparse.ArgumentParser) -> None:
                    help="re-register table snapshots this often (default 60)")
 
 
+def _review_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top", type=int, help="number of terms to list (default text.review_top_n)")
+
+
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="start", metavar="STAGE", help="first stage to run")
     p.add_argument("--to", dest="stop", metavar="STAGE", help="last stage to run")
@@ -127,7 +131,7 @@ COMMANDS: list[Command] = [
             "run the whole pipeline on your own emails and observations (DATA_CONTRACT.md)", _own_data_args),
     *_stage_commands(),
     Command("review-terms", "churn_spark.text.review:run_review_terms_command",
-            "print the top terms of the vocabulary for the manual check"),
+            "print the top terms of the vocabulary for the manual check", _review_args),
     Command("smoke", "churn_spark.smoke:run_smoke",
             "write, read, overwrite and time-travel a table (checks Spark + Delta)"),
     Command("sql", "churn_spark.sql:run_sql_command",
@@ -161,6 +165,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         extra.append(f"run.warehouse={args.warehouse}")
     if args.command == "run":
         extra.append(f"run.warehouse={args.out}")
+    if args.command == "demo" and args.preset is None:
+        extra.append("generate.preset=paper")  # the demo is the paper-sized world unless told otherwise
     if args.command in ("generate", "pipeline", "demo"):
         for flag in ("preset", "emails", "seed"):
             value = getattr(args, flag, None)

@@ -221,7 +221,7 @@ def print_result(ctx, summaries: dict[str, dict]) -> None:
         return
     paper = {"structured": (0.7380, 2.69), "structured_text": (0.7775, 3.07)}
     models = summary["models"]
-    oracle = summary.get("oracle_auc") or {}
+    oracle = {name: m["oracle_auc"] for name, m in models.items() if m.get("oracle_auc") is not None}
     print()
     print(f"churn-spark result  (warehouse {lake.root})")
     print(f"  units: {summary['n_train']} train / {summary['n_test']} test with emails"
@@ -233,7 +233,7 @@ def print_result(ctx, summaries: dict[str, dict]) -> None:
           + ("   oracle AUC" if oracle else ""))
     for name, label in (("structured", "structured"), ("structured_text", "structured + text")):
         m = models[name]
-        ci = m.get("auc_ci") or [float("nan"), float("nan")]
+        ci = (m.get("auc_ci_low", float("nan")), m.get("auc_ci_high", float("nan")))
         line = (f"  {label:<22} {m['auc']:.4f}   [{ci[0]:.4f}, {ci[1]:.4f}]   {m['top_decile_lift']:>6.2f}"
                 f"            {paper[name][0]:.4f}     {paper[name][1]:.2f}")
         if oracle:

@@ -1,4 +1,7 @@
-"""spark-submit entry point: compute the observations table (Appendix C variables + label)."""
+"""spark-submit entry point: Appendix C marketing variables per renewal point -> observations.
+
+    spark-submit jobs/features.py [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: generate the newspaper world (bronze tables + truth)."""
+"""spark-submit entry point: generate the newspaper world (bronze tables).
+
+    spark-submit jobs/generate.py [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: load your own emails and observations (DATA_CONTRACT) into the tables."""
+"""spark-submit entry point: load your own emails and observations (DATA_CONTRACT.md).
+
+    spark-submit jobs/ingest.py [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR]
+"""
 
 import sys
 

@@ -187,8 +187,9 @@ def run_text_stage(spark: SparkSession, lake, cfg: Config) -> dict[str, Any]:
 
 def run_text_command(ctx) -> dict[str, Any]:
     """CLI adapter (``churn-spark text``): runs the stage and prints its counts."""
-    import json
-
     result = run_text_stage(ctx.spark, ctx.lake, ctx.cfg)
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"text: {result['emails']:,} emails segmented ({result['train_emails']:,} training emails); "
+          f"vocabulary {result['vocabulary_size']:,} of {result['terms_seen']:,} terms seen "
+          f"(excluded {result['excluded']}); {result['units_with_emails']:,} of {result['units']:,} units "
+          f"have emails; masked {result['masked']}")
     return result

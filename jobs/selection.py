@@ -1,0 +1,11 @@
+"""spark-submit entry point: forward selection of the marketing variables.
+
+    spark-submit jobs/selection.py [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR]
+"""
+
+import sys
+
+from churn_spark.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["selection", *sys.argv[1:]]))
