@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -179,24 +180,39 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def _arpack_with_timeout(spark: SparkSession, frame: DataFrame, k: int, timeout: float):
-    """``arpack_svd`` whose Spark jobs are cancelled after ``timeout`` seconds: (result | None, seconds)."""
+def _spark_timed(spark: SparkSession, fn, *args, timeout: float | None = None, **kwargs):
+    """Run ``fn`` in its own Spark job group: (result | None if cancelled, seconds, number of jobs).
+
+    With ``timeout``, the group's jobs are cancelled after that many seconds.
+    """
     sc = spark.sparkContext
-    group = f"bench-arpack-{time.time_ns()}"
-    sc.setJobGroup(group, "bench_svd arpack", interruptOnCancel=True)
-    timer = threading.Timer(timeout, sc.cancelJobGroup, args=(group,))
-    timer.start()
+    group = f"bench-{time.time_ns()}"
+    sc.setJobGroup(group, "bench_svd", interruptOnCancel=True)
+    timer = threading.Timer(timeout, sc.cancelJobGroup, args=(group,)) if timeout else None
+    if timer:
+        timer.start()
     start = time.perf_counter()
     try:
-        return arpack_svd(frame, "v", k), time.perf_counter() - start
-    except Exception as err:  # py4j error of the cancelled job
-        if time.perf_counter() - start < timeout:
+        result = fn(*args, **kwargs)
+    except Exception as err:  # py4j error of a cancelled job
+        if timeout is None or time.perf_counter() - start < timeout:
             raise
-        _log(f"arpack cancelled: {type(err).__name__}")
-        return None, time.perf_counter() - start
+        _log(f"cancelled after {timeout:.0f} s: {type(err).__name__}")
+        result = None
     finally:
-        timer.cancel()
+        if timer:
+            timer.cancel()
         sc.setLocalProperty("spark.jobGroup.id", None)
+    seconds = time.perf_counter() - start
+    return result, seconds, len(sc.statusTracker().getJobIdsForGroup(group))
+
+
+def _warm_up_python_workers(frame: DataFrame) -> None:
+    """Start the Python workers and import pyarrow/scipy there, so no method pays for it."""
+    from churn_spark.lsi.svd import row_blocks
+
+    row_blocks(frame.limit(100), "v").unpersist()
+    frame.limit(100).rdd.map(lambda row: row[0].size).count()
 
 
 def bench_size(
@@ -234,21 +250,32 @@ def bench_size(
     }
     _log(f"[{shape.name}] reference: {ref_seconds:.1f} s")
 
-    def record(method: str, seconds: float, s: np.ndarray, v: np.ndarray) -> None:
-        entry["runs"].append({"method": method, "seconds": seconds, **_accuracy(s, v, ref_s, ref_v)})
-        _log(f"[{shape.name}] {method}: {seconds:.1f} s")
+    def record(method: str, seconds: float, s: np.ndarray, v: np.ndarray, jobs: int | None = None) -> None:
+        run_ = {"method": method, "seconds": seconds, **_accuracy(s, v, ref_s, ref_v)}
+        if jobs is not None:
+            run_["spark_jobs"] = jobs
+        entry["runs"].append(run_)
+        _log(f"[{shape.name}] {method}: {seconds:.1f} s" + (f", {jobs} Spark jobs" if jobs is not None else ""))
 
-    result, seconds = _timed(
-        randomized_svd, frame, "v", k, oversampling=oversampling, power_iterations=power_iterations, seed=seed
+    _warm_up_python_workers(frame)
+    result, seconds, jobs = _spark_timed(
+        spark,
+        randomized_svd,
+        frame,
+        "v",
+        k,
+        oversampling=oversampling,
+        power_iterations=power_iterations,
+        seed=seed,
     )
-    record("spark-randomized", seconds, result.singular_values, result.term_loadings)
+    record("spark-randomized", seconds, result.singular_values, result.term_loadings, jobs)
     if with_arpack:
-        result, seconds = _arpack_with_timeout(spark, frame, k, arpack_timeout)
+        result, seconds, jobs = _spark_timed(spark, arpack_svd, frame, "v", k, timeout=arpack_timeout)
         if result is None:
-            entry["runs"].append({"method": "spark-arpack", "seconds": seconds, "timed_out": True})
-            _log(f"[{shape.name}] spark-arpack: cancelled after {seconds:.0f} s")
+            entry["runs"].append({"method": "spark-arpack", "seconds": seconds, "timed_out": True, "spark_jobs": jobs})
+            _log(f"[{shape.name}] spark-arpack: cancelled after {seconds:.0f} s ({jobs} jobs)")
         else:
-            record("spark-arpack", seconds, result.singular_values, result.term_loadings)
+            record("spark-arpack", seconds, result.singular_values, result.term_loadings, jobs)
     if with_sklearn:
         for algorithm in ("randomized", "arpack"):
             svd = TruncatedSVD(n_components=k, algorithm=algorithm, random_state=seed)
@@ -265,8 +292,8 @@ def run(
     out: str = "bench/results_svd.json",
     *,
     seed: int = 7,
-    oversampling: int = 800,
-    power_iterations: int = 7,
+    oversampling: int = 600,
+    power_iterations: int = 15,
     arpack_max_units: int = 100_000,
     arpack_timeout: float = 2400.0,
     sklearn: bool = True,
@@ -286,6 +313,7 @@ def run(
             "python": platform.python_version(),
             "spark": spark.version,
             "load_average_at_start": list(os.getloadavg()),
+            "driver_blas_threads": _blas_threads(),
         },
         "sizes": [],
     }
@@ -297,6 +325,14 @@ def run(
         _write(results, out)  # after each size, so a long run leaves partial results
     print(markdown(results))
     return results
+
+
+def _blas_threads() -> int | None:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=None)
 
 
 def _log(message: str) -> None:
@@ -378,9 +414,9 @@ def markdown(results: dict) -> str:
         f"k = {results['k']}, randomized: oversampling {results['oversampling']}, "
         f"power iterations {results['power_iterations']}",
         "",
-        "| size | units x terms | method | seconds | max rel err s (top k) | max angle top k (deg) "
-        "| max angle top k/2 (deg) |",
-        "|---|---|---|---|---|---|---|",
+        "| size | units x terms | method | seconds | Spark jobs | max rel err s (top k) "
+        "| max angle top k (deg) | max angle top k/2 (deg) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for entry in results["sizes"]:
         dims = f"{entry['units']:,} x {entry['terms']:,}"
@@ -392,11 +428,12 @@ def markdown(results: dict) -> str:
                 continue
             lines.append(
                 f"| {entry['size']} | {dims} | {run_['method']} | {run_['seconds']:.1f} "
-                f"| {run_['max_rel_err_s']:.1e} | {run_['max_angle_deg_top_k']:.2f} "
+                f"| {run_.get('spark_jobs', '-')} | {run_['max_rel_err_s']:.1e} | {run_['max_angle_deg_top_k']:.2f} "
                 f"| {run_['max_angle_deg_top_half']:.3f} |"
             )
         lines.append(
-            f"| {entry['size']} | {dims} | scipy svds (reference) | {entry['reference']['seconds']:.1f} | 0 | 0 | 0 |"
+            f"| {entry['size']} | {dims} | scipy svds (reference) "
+            f"| {entry['reference']['seconds']:.1f} | - | 0 | 0 | 0 |"
         )
     return "\n".join(lines)
 
@@ -409,16 +446,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["100k"], choices=sorted(SHAPES))
     parser.add_argument("--k", type=int, default=200)
     parser.add_argument("--out", default="bench/results_svd.json")
-    parser.add_argument("--oversampling", type=int, default=800)
-    parser.add_argument("--power-iterations", type=int, default=7)
+    parser.add_argument("--oversampling", type=int, default=600)
+    parser.add_argument("--power-iterations", type=int, default=15)
     parser.add_argument("--arpack-max-units", type=int, default=100_000)
     parser.add_argument("--arpack-timeout", type=float, default=2400.0, help="seconds before ARPACK is cancelled")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--conf", action="append", default=[], help="pipeline config override key=value")
+    parser.add_argument("--blas-threads", type=int, default=0, help="cap the driver's BLAS threads (0 = leave as is)")
     parser.add_argument("--kselect", nargs="*", metavar="CLASSIFIER", help="time select_k instead (lbfgs, irls)")
     parser.add_argument("--kselect-units", type=int, default=9_603)
     args = parser.parse_args(argv)
-    spark = get_spark(load_config(["local"], args.conf), app_name="bench-svd")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("churn_spark").setLevel(logging.INFO)  # the SVD's own time breakdown
+    if args.blas_threads:
+        # on a shared or oversubscribed machine, OpenBLAS threads spinning against other
+        # processes slow the driver's dense algebra (and scipy's svds) by up to ~5x
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
+    # keep the status of every job (ARPACK runs hundreds) so that jobs can be counted
+    overrides = ["spark.conf.spark.ui.retainedJobs=100000", "spark.conf.spark.ui.retainedStages=100000", *args.conf]
+    spark = get_spark(load_config(["local"], overrides), app_name="bench-svd")
     if args.kselect is not None:
         out = args.out if args.out != "bench/results_svd.json" else "bench/results_kselect.json"
         print(

@@ -85,8 +85,8 @@ class _LSIParams(HasInputCol, HasOutputCol, HasSeed):
             outputCol="concepts",
             k=300,
             method="randomized",
-            oversampling=1200,
-            powerIterations=9,
+            oversampling=900,
+            powerIterations=15,
             rcond=1e-6,
             seed=42,
         )
@@ -129,8 +129,8 @@ class LatentSemanticIndexing(
         outputCol: str = "concepts",
         k: int = 300,
         method: str = "randomized",
-        oversampling: int = 1200,
-        powerIterations: int = 9,
+        oversampling: int = 900,
+        powerIterations: int = 15,
         rcond: float = 1e-6,
         seed: int = 42,
     ) -> None:
@@ -252,10 +252,13 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
         fold_in = _fold_in_batches(self._projection(dataset.sparkSession), self.numTerms, in_col, scratch)
         schema = StructType([*dataset.schema.fields, StructField(scratch, ArrayType(DoubleType(), False), True)])
         metadata = {"ml_attr": {"num_attrs": self.numConcepts}}  # lets VectorSlicer/Assembler skip a pass
-        return (dataset.mapInArrow(fold_in, schema)
-                .withColumn(out_col, F.when(F.col(scratch).isNotNull(), array_to_vector(scratch))
-                            .alias(out_col, metadata=metadata))
-                .drop(scratch))
+        return (
+            dataset.mapInArrow(fold_in, schema)
+            .withColumn(
+                out_col, F.when(F.col(scratch).isNotNull(), array_to_vector(scratch)).alias(out_col, metadata=metadata)
+            )
+            .drop(scratch)
+        )
 
     # -- persistence --------------------------------------------------------------------
 

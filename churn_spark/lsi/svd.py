@@ -36,12 +36,13 @@ Two methods, one result type:
   per unit.
 
   Choice of the shape, measured on synthetic unit-by-term matrices with the flat spectra of
-  text (``bench/bench_svd.py``), relative error of ``s_200`` at k = 200: plain subspace
-  iteration (keep only the last block) needed width 400 and 9 passes for 6e-4; block
-  Krylov with one wide block per pass (b = 250, q = 5, m = 1,500) gave 9e-5; narrower
-  blocks with more passes do better for the same m and the same flops (m = 1,000:
-  b = 125, q = 7 -> 3e-4; b = 100, q = 9 -> 4e-5; b = 80, q = 11 -> 2e-5 on 68,000 x
-  30,000). More passes cost one job each, so the defaults sit in between.
+  text (``bench/bench_svd.py``), relative error of ``s_200`` at k = 200 on 68,000 x 30,000:
+  plain subspace iteration (only the last block kept) needed width 400 and 9 passes for
+  6e-4 on a smaller matrix; for block Krylov, narrow blocks and more passes beat wide
+  blocks at the same dimension m (hence the same flops): m = 800 in 8 blocks of 100 ->
+  2e-3, 16 blocks of 50 -> 5e-5, 20 blocks of 40 -> 1e-5. Each pass is one Spark job, so
+  blocks of ~50 columns balance job overhead and accuracy; the defaults (k_max = 300,
+  oversampling 900, 16 blocks of 75) follow that rule.
 
 Signs are made deterministic (each column of ``V`` has its largest-|loading| entry
 positive), so both methods and reruns give the same loadings up to rounding.
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -279,30 +281,39 @@ def block_krylov_svd(
     return singular_values, basis @ eigenvectors[:, order]
 
 
-def _distributed_gram_times(blocks: RDD) -> Callable[[np.ndarray], np.ndarray]:
-    """``Q -> AᵀA Q`` as one Spark job: ``Q`` broadcast, ``Xᵀ(X Q)`` per partition, tree-summed."""
-    sc = blocks.context
+class _DistributedGramTimes:
+    """``W -> AᵀA W`` as one Spark job: ``W`` broadcast, ``Xᵀ(X W)`` per partition, tree-summed.
 
-    def gram_times(basis: np.ndarray) -> np.ndarray:
-        broadcast = sc.broadcast(np.ascontiguousarray(basis))
+    Counts the passes and the seconds spent in them (the rest of the time is the driver's).
+    """
+
+    def __init__(self, blocks: RDD) -> None:
+        self.blocks = blocks
+        self.passes = 0
+        self.seconds = 0.0
+
+    def __call__(self, basis: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        broadcast = self.blocks.context.broadcast(np.ascontiguousarray(basis))
         try:
 
             def partial(block):
                 return block.T @ (block @ broadcast.value)
 
-            return blocks.map(partial).treeReduce(np.add, depth=2)
+            return self.blocks.map(partial).treeReduce(np.add, depth=2)
         finally:
             broadcast.destroy()
-
-    return gram_times
+            self.passes += 1
+            self.seconds += time.perf_counter() - start
+            log.debug("pass %d (width %d): %.1f s", self.passes, basis.shape[1], time.perf_counter() - start)
 
 
 def randomized_svd(
     df: DataFrame,
     col: str,
     k: int,
-    oversampling: int = 1200,
-    power_iterations: int = 9,
+    oversampling: int = 900,
+    power_iterations: int = 15,
     seed: int = 0,
     rcond: float = 1e-6,
 ) -> SVDResult:
@@ -313,6 +324,7 @@ def randomized_svd(
     ``‖A‖_F²`` (see the module docstring). ``k`` is clamped to ``min(n_rows, n_cols)`` and
     to the numerical rank (``s > rcond · s_1``), with a warning.
     """
+    start = time.perf_counter()
     blocks = row_blocks(df, col)
     try:
         n_rows, nnz, frobenius2, widths = blocks.map(_block_stats).reduce(_add_stats)
@@ -320,20 +332,27 @@ def randomized_svd(
             raise ValueError(f"column {col!r} holds vectors of different sizes {sorted(widths)}")
         n_cols = widths.pop()
         k_eff = _clamp_k(k, n_rows, n_cols)
-        s, loadings = block_krylov_svd(
-            _distributed_gram_times(blocks), n_rows, n_cols, k_eff, oversampling, power_iterations, seed
-        )
+        loaded = time.perf_counter()
+        gram_times = _DistributedGramTimes(blocks)
+        s, loadings = block_krylov_svd(gram_times, n_rows, n_cols, k_eff, oversampling, power_iterations, seed)
     finally:
         blocks.unpersist()
     s, loadings = _keep_numerical_rank(s, loadings, rcond, k_eff)
+    total = time.perf_counter() - start
     log.info(
-        "randomized SVD: %d x %d (nnz %d), k=%d, block %d, q=%d",
+        "randomized SVD of %d x %d (nnz %d): %d concepts, Krylov space %d in %d blocks; %.1f s = "
+        "%.1f s loading rows + %d passes %.1f s + driver %.1f s",
         n_rows,
         n_cols,
         nnz,
         len(s),
         min(k_eff + oversampling, n_rows, n_cols),
-        power_iterations,
+        power_iterations + 1,
+        total,
+        loaded - start,
+        gram_times.passes,
+        gram_times.seconds,
+        total - (loaded - start) - gram_times.seconds,
     )
     return SVDResult(s, fix_signs(loadings), frobenius2, n_rows, n_cols, "randomized")
 
@@ -413,8 +432,8 @@ def compute_svd(
     k: int,
     method: str = "randomized",
     *,
-    oversampling: int = 1200,
-    power_iterations: int = 9,
+    oversampling: int = 900,
+    power_iterations: int = 15,
     seed: int = 0,
     rcond: float = 1e-6,
 ) -> SVDResult:
