@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import socket
 import time
 import urllib.parse
 import uuid
@@ -174,6 +175,7 @@ class Lake:
         self.root = root if "://" in root else os.path.abspath(root)
         self.run_id = run_id or os.environ.get("CHURN_SPARK_RUN_ID") or new_run_id()
         self.target_file_rows = cfg.lake.target_file_rows if cfg is not None else 1_000_000
+        self.stale_staging_hours = cfg.lake.stale_staging_hours if cfg is not None else 24.0
         choice = backend or (cfg.lake.backend if cfg is not None else "auto")
         if choice == "auto":
             choice = "native" if delta_jars_present(spark) else "embedded"
@@ -421,10 +423,12 @@ class _EmbeddedBackend:
                 partition_by = existing_parts
 
         fs, base = pafs.FileSystem.from_uri(path)
+        self._clean_stale_staging(fs, base, path)
         staging = f"{base}/{_STAGING}/{txn}"
         moved: list[str] = []
         committed = False
         try:
+            _write_marker(fs, base, txn, [])
             writer = df.write.mode("overwrite")
             if self.lake.target_file_rows:
                 writer = writer.option("maxRecordsPerFile", self.lake.target_file_rows)
@@ -434,9 +438,12 @@ class _EmbeddedBackend:
 
             adds = []
             now_ms = int(time.time() * 1000)
-            for info in fs.get_file_info(pafs.FileSelector(staging, recursive=True)):
-                if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet"):
-                    continue
+            staged = [info for info in fs.get_file_info(pafs.FileSelector(staging, recursive=True))
+                      if info.type == pafs.FileType.File and info.base_name.endswith(".parquet")]
+            # name the files before moving them: a writer killed from here on leaves a marker
+            # from which the next writer removes what never got committed
+            _write_marker(fs, base, txn, [f"{base}/{info.path[len(staging) + 1:]}" for info in staged])
+            for info in staged:
                 rel = info.path[len(staging) + 1:]
                 target = f"{base}/{rel}"
                 fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
@@ -454,7 +461,7 @@ class _EmbeddedBackend:
                 table.create_write_transaction(adds, mode=mode, schema=delta_schema,
                                                partition_by=partition_by or None, commit_properties=props)
             committed = True
-        except Exception as err:
+        except BaseException as err:  # Ctrl-C too: nothing uncommitted may stay visible on disk
             committed = self._committed(path, txn)
             if not committed:
                 for target in moved:
@@ -466,7 +473,35 @@ class _EmbeddedBackend:
                 raise
         finally:
             _delete_quietly(fs, staging, directory=True)
+            _delete_quietly(fs, _marker_path(base, txn))
             _remove_if_empty(fs, f"{base}/{_STAGING}")
+
+    def _clean_stale_staging(self, fs: pafs.FileSystem, base: str, path: str) -> None:
+        """Remove what writers that died (killed, crashed host) left in ``_staging``.
+
+        A writer is dead when its marker names this host and a process that no longer
+        exists, or when the marker is older than ``lake.stale_staging_hours``. Files it had
+        already moved into the table folder are deleted unless its commit reached the log.
+        """
+        folder = f"{base}/{_STAGING}"
+        infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        for info in infos:
+            if info.type != pafs.FileType.File or not info.base_name.endswith(_MARKER):
+                continue
+            txn = info.base_name[: -len(_MARKER)]
+            try:
+                with fs.open_input_stream(info.path) as fh:
+                    marker = json.loads(fh.read().decode("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not _writer_is_dead(marker, self.lake.stale_staging_hours):
+                continue
+            if not self._committed(path, txn):
+                for target in marker.get("targets", []):
+                    _delete_quietly(fs, target)
+            _delete_quietly(fs, f"{folder}/{txn}", directory=True)
+            _delete_quietly(fs, info.path)
+        _remove_if_empty(fs, folder)
 
     def _committed(self, path: str, txn: str) -> bool:
         """Whether a commit carrying ``txn`` reached the log (then its files must stay)."""
@@ -474,6 +509,35 @@ class _EmbeddedBackend:
             return any(c.txn == txn for c in self.history(path))
         except Exception:  # no table yet
             return False
+
+
+_MARKER = ".writer"
+
+
+def _marker_path(base: str, txn: str) -> str:
+    return f"{base}/{_STAGING}/{txn}{_MARKER}"
+
+
+def _write_marker(fs: pafs.FileSystem, base: str, txn: str, targets: list[str]) -> None:
+    """Who is writing ``txn`` (host, pid, start) and which table files it is about to add."""
+    fs.create_dir(f"{base}/{_STAGING}", recursive=True)
+    marker = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "targets": targets}
+    with fs.open_output_stream(_marker_path(base, txn)) as fh:
+        fh.write(json.dumps(marker).encode("utf-8"))
+
+
+def _writer_is_dead(marker: dict[str, Any], stale_hours: float) -> bool:
+    if time.time() - float(marker.get("started", 0)) > stale_hours * 3600:
+        return True
+    if marker.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(marker["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, KeyError, ValueError, TypeError):
+        return False
+    return False
 
 
 def _uri(path: str, rel: str) -> str:

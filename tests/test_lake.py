@@ -5,7 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -218,3 +222,24 @@ def test_conflicting_overwrites_one_wins_other_gets_clear_error(spark, lake, tmp
     committed = {os.path.join(lake.path("t"), a["path"])
                  for version in (0, 1) for a in _add_actions(lake.path("t"), version)}
     assert on_disk == committed  # the loser's files were cleaned up
+
+
+def test_next_write_removes_what_a_killed_writer_left(spark, lake):
+    lake.write(_frame(spark, 5), "t")
+    table = lake.path("t")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    # what a writer killed between moving its files and committing leaves behind
+    staging = os.path.join(table, "_staging")
+    os.makedirs(os.path.join(staging, "deadtxn", "_temporary"))
+    orphan = os.path.join(table, "part-00000-deadtxn.snappy.parquet")
+    open(orphan, "wb").write(b"not committed")
+    marker = {"host": socket.gethostname(), "pid": dead.pid, "started": time.time(), "targets": [orphan]}
+    open(os.path.join(staging, "deadtxn.writer"), "w").write(json.dumps(marker))
+    # and a live writer's marker (this process), which must be left alone
+    live = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "targets": []}
+    open(os.path.join(staging, "livetxn.writer"), "w").write(json.dumps(live))
+    lake.write(_frame(spark, 6), "t")
+    assert not os.path.exists(orphan)
+    assert sorted(os.listdir(staging)) == ["livetxn.writer"]
+    assert lake.read("t").count() == 6
