@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from pyspark.ml.functions import array_to_vector
@@ -121,7 +122,9 @@ def run_lsi_stage(ctx) -> dict[str, Any]:
     estimator = LatentSemanticIndexing(inputCol="vector", outputCol="concept_vector", k=lc.k_max,
                                        method=lc.method, oversampling=lc.oversampling,
                                        powerIterations=lc.power_iterations, rcond=lc.rcond, seed=cfg.run.seed)
+    started = time.perf_counter()
     model = estimator.fit(train)
+    svd_seconds = time.perf_counter() - started
     model.write().overwrite().save(_artefact(cfg, "lsi"))
     lake.write(concepts_frame(model, lake.read("vocabulary"), lc.top_terms), "lsi_concepts")
     lake.write(terms_frame(model, lc.terms_per_concept, spark=ctx.spark), "lsi_terms")
@@ -129,7 +132,8 @@ def run_lsi_stage(ctx) -> dict[str, Any]:
     explained = model.explainedVariance()
     summary = {"method": model.svdMethod, "k_max": model.numConcepts, "terms": model.numTerms,
                "train_units": model.numUnits, "explained_var_k_max": float(explained.sum()),
-               "top_singular_values": [round(float(s), 4) for s in model.singularValues[:5]]}
+               "top_singular_values": [round(float(s), 4) for s in model.singularValues[:5]],
+               "svd_seconds": round(svd_seconds, 3)}
     print(f"lsi: {summary['train_units']} training units x {summary['terms']} terms -> "
           f"{summary['k_max']} concepts ({summary['method']}), "
           f"{100 * summary['explained_var_k_max']:.1f}% of the sum of squares")
@@ -268,13 +272,19 @@ def run_score_stage(ctx) -> dict[str, Any]:
     from churn_spark.lsi import LatentSemanticIndexingModel
     from churn_spark.model import PROBABILITY_COL
     from churn_spark.text.aggregate import aggregate_unit_vectors
+    from churn_spark.text.stage import emails_to_terms
 
     cfg, lake = ctx.cfg, ctx.lake
     manifest = read_manifest(cfg)
     pending = lake.read("observations").where(F.col(LABEL).isNull())
     emails = lake.read("emails").join(pending.select("customer_id").distinct(), "customer_id", "left_semi")
-    text_model = PipelineModel.load(_artefact(cfg, "text"))
-    vectors = aggregate_unit_vectors(text_model.transform(emails), pending, manifest["window_days"])
+    cleaner, segmenter, normalizer, weighting = PipelineModel.load(_artefact(cfg, "text")).stages
+    # emails the text stage already segmented (same fitted stages) are taken from email_terms;
+    # only emails that arrived since are cleaned and segmented here
+    known = lake.read("email_terms").join(emails.select("email_id"), "email_id", "left_semi")
+    new = emails.join(known.select("email_id"), "email_id", "left_anti")
+    terms = known.unionByName(emails_to_terms(new, cleaner, segmenter, normalizer).select(*known.columns))
+    vectors = aggregate_unit_vectors(weighting.transform(terms), pending, manifest["window_days"])
     lsi = LatentSemanticIndexingModel.load(_artefact(cfg, "lsi"))
     units = lsi.transform(vectors.select("unit_id", "has_emails", "vector")) \
         .withColumnRenamed(lsi.getOutputCol(), CONCEPTS)
