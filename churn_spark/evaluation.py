@@ -351,7 +351,7 @@ def plot_roc(roc_rows: list[dict[str, Any]], path: str | Path,
     ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (sensitivity)",
            xlim=(0, 1), ylim=(0, 1), title="ROC on the test set")
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save_chart(fig, path)
 
 
 def plot_lift(lift_rows: list[dict[str, Any]], path: str | Path) -> Path:
@@ -367,10 +367,11 @@ def plot_lift(lift_rows: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set(xlabel="% of customers targeted (highest churn probability first)", ylabel="cumulative lift",
            xlim=(0, 100), title="Cumulative lift on the test set")
     ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_chart(fig, path)
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def save_chart(fig: Any, path: str | Path) -> Path:
+    """Save a matplotlib figure as a PNG at ``path`` (folders created) and close it."""
     import matplotlib.pyplot as plt
 
     path = Path(path)

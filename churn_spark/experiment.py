@@ -31,6 +31,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from churn_spark.evaluation import save_chart
 from churn_spark.stages import LABEL, SCORE_COLS, labelled_units, rank_by_probability, report_dir
 
 TABLE = "non_emailer_experiment"
@@ -145,12 +146,7 @@ def plot_non_emailers(rows: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set(xlabel="training units without emails added (n)", ylabel="test AUC (units with emails)",
            title="Adding subscriptions without emails (paper Fig. 7)")
     ax.legend(loc="lower right", fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_chart(fig, path)
 
 
 def format_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from churn_spark.evaluation import plot_lift, plot_roc
+from churn_spark.lsi.kselect import KSelection, plot_k_selection
 
 STRUCTURED = "structured"
 STRUCTURED_TEXT = "structured_text"
@@ -45,7 +46,7 @@ def write_report(out_dir: str | Path, *, n_train: int, n_test: int, k: int,
                  decile_lift: Sequence[Mapping[str, Any]] = (),
                  coefficients: Sequence[Mapping[str, Any]] = (),
                  variables: Sequence[str] | None = None,
-                 k_selection: Sequence[Mapping[str, Any]] | None = None,
+                 k_selection: KSelection | None = None,
                  k_chart_path: str | Path | None = None,
                  data_sizes: Mapping[str, Any] | None = None,
                  oracle_auc: Mapping[str, float] | None = None,
@@ -58,7 +59,7 @@ def write_report(out_dir: str | Path, *, n_train: int, n_test: int, k: int,
     ``roc_curve`` / ``lift_curve``: rows (model, x, y); ``decile_lift``: rows (model, decile, lift, ...).
     ``coefficients``: rows (model, variable, coefficient, std_error, wald_chi2, p_value).
     ``variables``: the structured model's variables (default: the selection order).
-    ``k_selection``: rows (k, fold, auc) drawn as the CV-AUC-against-k chart, or
+    ``k_selection``: the cross-validation of k, drawn as the CV-AUC-against-k chart, or
     ``k_chart_path``: an existing chart, copied next to the report.
     ``data_sizes``: free-form counts shown in the data section (emails, terms, ...).
     ``oracle_auc``: AUCs of the generator's true probabilities, per model name, if known.
@@ -76,7 +77,7 @@ def write_report(out_dir: str | Path, *, n_train: int, n_test: int, k: int,
                              aucs={m: r["auc"] for m, r in by_model.items()}),
              "lift": plot_lift(list(lift_curve), out / "lift.png")}
     if k_selection:
-        paths["k_chart"] = plot_k_selection(k_selection, out / "cv_auc_by_k.png", chosen_k=k)
+        paths["k_chart"] = Path(plot_k_selection(k_selection, str(out / "cv_auc_by_k.png")))
     elif k_chart_path:
         source = Path(k_chart_path)
         target = out / source.name
@@ -222,32 +223,3 @@ def _markdown(n_train: int, n_test: int, k: int, selection: Sequence[Mapping[str
                       f"| {_num(r['wald_chi2'], 2)} | {_p(r['p_value'])} |"
                       for r in coefficients if r["model"] == model]
     return lines
-
-
-def plot_k_selection(rows: Sequence[Mapping[str, Any]], path: str | Path,
-                     chosen_k: int | None = None) -> Path:
-    """Mean cross-validated AUC (with the fold range) against k (the paper's Fig. 4), as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    per_k: dict[int, list[float]] = {}
-    for r in rows:
-        per_k.setdefault(int(r["k"]), []).append(float(r["auc"]))
-    ks = sorted(per_k)
-    means = [sum(per_k[k]) / len(per_k[k]) for k in ks]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.fill_between(ks, [min(per_k[k]) for k in ks], [max(per_k[k]) for k in ks], alpha=0.2,
-                    label="fold range")
-    ax.plot(ks, means, marker="o", markersize=3, label="mean CV AUC")
-    if chosen_k is not None:
-        ax.axvline(chosen_k, color="grey", linestyle="--", linewidth=1, label=f"k = {chosen_k}")
-    ax.set(xlabel="number of concepts k", ylabel="cross-validated AUC",
-           title="Choosing k (cross-validation on the training units)")
-    ax.legend(loc="lower right")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -218,6 +218,7 @@ def run_models_stage(ctx) -> dict[str, Any]:
 def run_evaluate_stage(ctx) -> dict[str, Any]:
     """Test-set AUC with CI, DeLong, lift, curves; the report and summary.json."""
     from churn_spark.evaluation import evaluate
+    from churn_spark.lsi import summarize_k
     from churn_spark.report import write_report
 
     cfg, lake, ec, spark = ctx.cfg, ctx.lake, ctx.cfg.evaluation, ctx.spark
@@ -231,14 +232,14 @@ def run_evaluate_stage(ctx) -> dict[str, Any]:
     selection = [r.asDict() for r in lake.read("feature_selection").orderBy("step").collect()]
     k_rows = lake.read("k_selection").collect()
     k = next(r.k for r in k_rows if r.chosen)
-    folds = [{"k": r.k, "fold": i, "auc": a} for r in k_rows for i, a in enumerate(r.fold_aucs)]
+    k_selection = summarize_k({r.k: r.fold_aucs for r in k_rows}, cfg.lsi.k_rule)
     n_train = labelled_units(lake, "train").count()
     paths = write_report(
         report_dir(cfg), n_train=n_train, n_test=result.metrics[0]["n"], k=k, selection=selection,
         metrics=result.metrics, delong=result.delong, roc_curve=result.roc_curve, lift_curve=result.lift_curve,
         decile_lift=result.decile_lift,
         coefficients=[r.asDict() for r in lake.read("model_coefficients").collect()],
-        k_selection=folds, data_sizes=_data_sizes(lake), oracle_auc=oracle)
+        k_selection=k_selection, data_sizes=_data_sizes(lake), oracle_auc=oracle)
     return {"metrics": result.metrics, "delong": result.delong, "oracle_auc": oracle,
             "report": str(paths["report"]), "summary": str(paths["summary"])}
 

@@ -13,6 +13,7 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from churn_spark.evaluation import auc_confidence_interval, evaluate, plot_lift, plot_roc
+from churn_spark.lsi import summarize_k
 from churn_spark.report import write_report
 
 N = 3000
@@ -169,12 +170,12 @@ def test_report_and_summary_follow_the_data_contract(result, tmp_path):
                  {"step": 2, "variable": "edition_is_X1", "score_chi2": 30.25, "p_value": 2e-4}]
     coefficients = [{"model": "structured", "variable": "intercept", "coefficient": -1.2, "std_error": 0.1,
                      "wald_chi2": 144.0, "p_value": 1e-30}]
-    k_rows = [{"k": k, "fold": f, "auc": 0.7 + k / 1000 + f / 100} for k in (10, 20, 40) for f in range(3)]
+    k_selection = summarize_k({k: [0.7 + k / 1000 + f / 100 for f in range(3)] for k in (10, 20, 40)})
     delong = {**ev.delong[0], "model_a": "structured", "model_b": "structured_text"}
     paths = write_report(tmp_path / "report", n_train=9000, n_test=N, k=20, selection=selection,
                          metrics=rename(ev.metrics), delong=delong, roc_curve=rename(ev.roc_curve),
                          lift_curve=rename(ev.lift_curve), decile_lift=rename(ev.decile_lift),
-                         coefficients=coefficients, k_selection=k_rows,
+                         coefficients=coefficients, k_selection=k_selection,
                          data_sizes={"emails": 12345}, oracle_auc={"structured": 0.71})
     summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
     assert summary["n_train"] == 9000 and summary["n_test"] == N and summary["k"] == 20
