@@ -1,15 +1,11 @@
 """Choosing the number of concepts k by 5-fold cross-validated AUC (the paper's Fig. 4).
 
 One SVD at ``k_max`` serves every k: the leading k singular triplets of a rank-``k_max``
-SVD are the rank-k SVD, so a candidate k only *slices* the first k concept loadings
-(:class:`ConceptSlicer`). :func:`select_k` runs Spark ML's ``CrossValidator`` over
-``ConceptSlicer.k`` with the pipeline::
-
-    ConceptSlicer(k) -> VectorAssembler(marketing columns + k concepts) -> logistic regression
-
-and scores each k by the AUC on the held-out fold (``BinaryClassificationEvaluator``,
-``areaUnderROC``). Folds are assigned once, ``floor(rand(seed) · folds)``, and handed to
-``CrossValidator`` as its ``foldCol`` so that the per-fold AUCs can be reported too.
+SVD are the rank-k SVD, so a candidate k only *slices* the first k concept loadings.
+For every k of the grid and every fold f, :func:`select_k` fits the plain maximum-likelihood
+logistic regression (as in the paper) on the marketing columns + the first k concepts of the
+units outside fold f and scores it by the AUC on fold f. Folds are assigned once,
+``floor(rand(seed) · folds)`` (or taken from the caller's ``fold_col``).
 
 Choice of k, over the grid's mean AUCs ``m_k`` and standard errors
 ``se_k = sd_k / √folds`` (``sd_k`` the sample standard deviation of the fold AUCs):
@@ -18,14 +14,51 @@ Choice of k, over the grid's mean AUCs ``m_k`` and standard errors
 * ``one_se`` — the smallest k with ``m_k ≥ m_best − se_best`` (Hastie, Tibshirani &
   Friedman's one-standard-error rule: the simplest model statistically as good as the best).
 
-The logistic regression is plain maximum likelihood (``regParam = 0``) as in the paper.
-``classifier="lbfgs"`` (default) uses ``LogisticRegression`` (L-BFGS on internally
-standardised features); ``"irls"`` fits the same model with ``GeneralizedLinearRegression``
-(binomial/logit, Newton–IRLS). Both maximise the same likelihood and give the same AUCs up
-to optimiser tolerance. IRLS needs fewer passes (~6 against ~12 here) but each forms the
-p x p weighted Gramian row by row; without a native BLAS (netlib falls back to Java) that
-dominates: on 10,000 units x 320 features one fit took 47 s with IRLS and 10 s with L-BFGS
-(2 cores, shared machine); on 600 x 9 both take ~9-11 s of job overhead.
+Three classifiers compute the same per-fold AUCs.
+
+``classifier="newton"`` (default; :func:`newton_cv_fits`) fits all ``len(k_grid) · folds``
+models at once with batched distributed Newton–Raphson. Each row's design vector is
+``x = (1, z_1..z_M, c_1..c_K)``: the marketing columns and the first ``K = max(k_grid)``
+concepts, centred and scaled by their mean and standard deviation over all rows (the fit is
+invariant to it; it only conditions ``I``; constant columns are left out). Model ``(k, f)``
+uses the first ``1 + M + k`` entries ``x_S`` and the training rows ``T_f = {i : fold_i ≠ f}``::
+
+    η_i = x_iS'β,   p_i = 1 / (1 + exp(−η_i)),   w_i = p_i (1 − p_i)
+    ℓ(β) = Σ_{i∈T_f} y_i η_i − log(1 + e^{η_i})                     (log-likelihood)
+    U(β) = Σ_{i∈T_f} x_iS (y_i − p_i),   I(β) = Σ_{i∈T_f} w_i x_iS x_iS'
+    β ← β + I⁻¹U,  from β = (logit(ȳ_f), 0, …, 0)
+
+halved back towards the previous β while ℓ decreases, until ``max|I⁻¹U| < tol``. One Spark
+pass computes ``(ℓ, U, I)`` of every model still iterating: each partition sums its rows
+into one flat vector (numpy BLAS), reduced with ``treeReduce``; the driver solves the p x p
+systems (Cholesky; a tiny ridge, then least squares, if ``I`` is singular). Newton converges
+quadratically: ~7 passes for all models instead of ``len(k_grid) · folds`` fits of ~100
+L-BFGS iterations each. The held-out AUC is the Mann–Whitney statistic with ties counted
+half, computed in Spark: the held-out scores ``s_i = x_iS'β`` are counted per
+``(model, score)``, a running sum ordered by score gives the negatives ranked below, and::
+
+    AUC = Σ_s pos(s) · (neg(< s) + ½ neg(s)) / (P · N)
+
+so only one number per model reaches the driver, never a row's score.
+
+``classifier="lbfgs"`` and ``"irls"`` are the Spark ML reference: ``CrossValidator`` over
+``ConceptSlicer.k`` (:class:`ConceptSlicer`) with the pipeline::
+
+    ConceptSlicer(k) -> VectorAssembler(marketing columns + k concepts) -> logistic regression
+
+scored by ``BinaryClassificationEvaluator`` (``areaUnderROC``), with the folds handed over
+as its ``foldCol``. ``lbfgs`` uses ``LogisticRegression`` (L-BFGS on internally standardised
+features, stopped at a relative tolerance, so AUCs agree with newton to ~1e-4, not
+exactly); ``irls`` fits the same model with ``GeneralizedLinearRegression`` (binomial/logit,
+Newton–IRLS) but forms the p x p weighted Gramian row by row, which without a native BLAS
+(netlib falls back to Java) dominates: on 10,000 units x 320 features one fit took 47 s with
+IRLS and 10 s with L-BFGS (2 cores, shared machine). The evaluator bins the ROC curve into
+``numBins = 1000`` points when a fold holds more than ~2,000 distinct scores, a further
+~1e-4 difference on large folds.
+
+When to use which: ``newton`` for the k search (fast, exact maximum likelihood, exact AUC);
+``lbfgs`` to cross-check it against Spark ML, or with ``reg_param > 0`` (an L2 penalty,
+which only the CrossValidator path supports); ``irls`` only with a native BLAS.
 """
 
 from __future__ import annotations
@@ -33,14 +66,17 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from pyspark.ml import Pipeline, Transformer
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, Evaluator
 from pyspark.ml.feature import VectorAssembler, VectorSlicer
+from pyspark.ml.functions import vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 from pyspark.ml.regression import GeneralizedLinearRegression
@@ -49,11 +85,16 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, DoubleType, IntegerType, StructField, StructType
+from pyspark.sql.window import Window
+from scipy import linalg
+from scipy.special import expit
+
+from churn_spark.selection import _CONSTANT_TOL, _solve_spd
 
 log = logging.getLogger(__name__)
 
 RULES = ("one_se", "best")
-CLASSIFIERS = ("irls", "lbfgs")
+CLASSIFIERS = ("newton", "lbfgs", "irls")
 
 
 class ConceptSlicer(
@@ -92,7 +133,7 @@ class ConceptSlicer(
 
 
 def vector_size(df: DataFrame, col: str, compute: bool = True) -> int | None:
-    """Size of a vector column from its ML attribute metadata, else (``compute``) its first row."""
+    """Size of a vector (or array) column from its ML attribute metadata, else (``compute``) its first row."""
     attrs = df.schema[col].metadata.get("ml_attr", {})
     if "num_attrs" in attrs:
         return int(attrs["num_attrs"])
@@ -101,7 +142,8 @@ def vector_size(df: DataFrame, col: str, compute: bool = True) -> int | None:
     first = df.select(col).where(F.col(col).isNotNull()).first()
     if first is None:
         raise ValueError(f"column {col!r} has no vectors")
-    return int(first[0].size)
+    value = first[0]
+    return len(value) if isinstance(value, list) else int(value.size)
 
 
 @dataclass(frozen=True)
@@ -238,6 +280,372 @@ def _classifier(kind: str, features: str, label: str, reg_param: float, max_iter
     raise ValueError(f"unknown classifier {kind!r}; expected one of {CLASSIFIERS}")
 
 
+# ---------------------------------------------------------------------------------------
+# newton: every (k, fold) model advanced by one Newton step per pass over the data
+
+# step halvings allowed in a row before a worse log-likelihood is accepted (as in selection)
+_MAX_HALVINGS = 20
+# ridge added to a singular information matrix, relative to its mean diagonal
+_RIDGE = 1e-8
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    """One model of the newton path: the first ``k`` concepts, trained on the rows outside ``fold``.
+
+    ``coef`` is in the columns' own units, ordered intercept, marketing columns, concepts
+    ``0..k-1`` (a constant column is left out of the fit and gets 0). ``auc`` is the AUC on
+    the rows of ``fold``; ``n_iter`` counts the passes the model took part in.
+    """
+
+    k: int
+    fold: int
+    coef: np.ndarray
+    loglik: float
+    n_iter: int
+    converged: bool
+    auc: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class _Standardiser:
+    """Turns a pandas batch of the design frame into ``(x, y, fold)``.
+
+    ``x`` is the intercept column followed by the kept (non-constant) entries of ``_x``,
+    centred and scaled; model ``(k, f)`` uses its first ``width`` columns.
+    """
+
+    width: int  # entries of ``_x``: marketing columns + K concepts
+    keep: np.ndarray  # the entries used, in order
+    mean: np.ndarray  # of the kept entries
+    sd: np.ndarray
+
+    def batch(self, pdf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raw = _matrix(pdf["_x"], self.width)
+        x = np.empty((len(raw), 1 + len(self.keep)))
+        x[:, 0] = 1.0
+        x[:, 1:] = (raw[:, self.keep] - self.mean) / self.sd
+        return x, pdf["_y"].to_numpy(dtype=float), pdf["_f"].to_numpy(dtype=np.int64)
+
+
+@dataclass
+class _ModelState:
+    """The Newton iterate of one ``(k, fold)`` model on the standardised scale."""
+
+    k: int
+    fold: int
+    width: int  # columns of x used: intercept + kept marketing columns + kept concepts among the first k
+    beta: np.ndarray
+    previous: tuple[np.ndarray, float] | None = None  # last accepted iterate and its log-likelihood
+    loglik: float = -math.inf
+    halvings: int = 0
+    n_iter: int = 0
+    converged: bool = False
+    done: bool = False
+    message: str = ""
+
+
+def _matrix(arrays: pd.Series, width: int) -> np.ndarray:
+    """A pandas column of equal-length arrays as an ``(rows, width)`` float matrix."""
+    if len(arrays) == 0:
+        return np.empty((0, width))
+    return np.stack(arrays.to_numpy()).astype(float, copy=False)
+
+
+def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str, label_col: str, fold_col: str,
+                  n_concepts: int) -> DataFrame:
+    """``(_x, _y, _f)``: marketing columns + the first ``n_concepts`` concepts as one array, label, fold.
+
+    Coalesced to the default parallelism: the data are small, and fewer tasks mean less
+    overhead per pass (a narrow dependency: ``rand`` folds are drawn as before).
+    """
+    concepts = F.col(concepts_col)
+    if not isinstance(data.schema[concepts_col].dataType, ArrayType):
+        concepts = vector_to_array(concepts)
+    x = F.slice(concepts.cast("array<double>"), 1, n_concepts)
+    if marketing_cols:
+        x = F.concat(F.array(*[F.col(c).cast("double") for c in marketing_cols]), x)
+    partitions = data.sparkSession.sparkContext.defaultParallelism
+    return data.select(
+        x.alias("_x"), F.col(label_col).cast("double").alias("_y"), F.col(fold_col).cast("int").alias("_f")
+    ).coalesce(partitions)
+
+
+def _fold_counts(design: DataFrame, width: int, folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and positives per fold (one job); raises on rows the fit cannot use."""
+    x_ok = (F.col("_x").isNotNull() & (F.size("_x") == width)
+            & F.forall("_x", lambda v: v.isNotNull() & ~F.isnan(v) & (F.abs(v) < math.inf)))
+    aggs = [F.count_if(~x_ok).alias("bad_x"),
+            F.count_if(~F.coalesce(F.col("_y").isin(0.0, 1.0), F.lit(False))).alias("bad_y"),
+            F.count_if(~F.coalesce(F.col("_f").between(0, folds - 1), F.lit(False))).alias("bad_fold")]
+    for f in range(folds):
+        aggs += [F.count_if(F.col("_f") == f).alias(f"n{f}"),
+                 F.count_if((F.col("_f") == f) & (F.col("_y") == 1.0)).alias(f"p{f}")]
+    row = design.agg(*aggs).first()
+    if row["bad_x"]:
+        raise ValueError(f"{row['bad_x']} rows have a null or non-finite marketing value or concept, "
+                         f"or fewer concepts than the largest k")
+    if row["bad_y"]:
+        raise ValueError(f"the label must be 0/1; {row['bad_y']} rows are not")
+    if row["bad_fold"]:
+        raise ValueError(f"{row['bad_fold']} rows have a fold id outside [0, {folds})")
+    n = np.array([row[f"n{f}"] for f in range(folds)], dtype=float)
+    pos = np.array([row[f"p{f}"] for f in range(folds)], dtype=float)
+    for f in range(folds):
+        train_n, train_pos = n.sum() - n[f], pos.sum() - pos[f]
+        if not (0 < pos[f] < n[f] and 0 < train_pos < train_n):
+            raise ValueError(f"fold {f} and the rows outside it both need churners and non-churners "
+                             f"(fold: {pos[f]:.0f} of {n[f]:.0f}; outside: {train_pos:.0f} of {train_n:.0f})")
+    return n, pos
+
+
+def _merge_moments(a: tuple, b: tuple) -> tuple:
+    """Count, mean and sum of squared deviations of two row sets combined (Chan et al.)."""
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
+    n = n_a + n_b
+    if n == 0:
+        return a
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)
+
+
+def _column_moments(design: DataFrame, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) standard deviation of each entry of ``_x`` over all rows: one pass."""
+
+    def partial_moments(batches):
+        acc = (0, np.zeros(width), np.zeros(width))
+        for pdf in batches:
+            x = _matrix(pdf["_x"], width)
+            if len(x):
+                mean = x.mean(axis=0)
+                acc = _merge_moments(acc, (len(x), mean, ((x - mean) ** 2).sum(axis=0)))
+        yield pd.DataFrame({"partial": [np.concatenate([[acc[0]], acc[1], acc[2]]).tobytes()]})
+
+    total = (0, np.zeros(width), np.zeros(width))
+    for row in design.mapInPandas(partial_moments, "partial binary").collect():  # one row per partition
+        part = np.frombuffer(row[0], dtype=np.float64)
+        total = _merge_moments(total, (part[0], part[1 : width + 1], part[width + 1 :]))
+    n, mean, m2 = total
+    return mean, np.sqrt(m2 / n)
+
+
+def _newton_pass(design: DataFrame, standardiser: _Standardiser,
+                 models: list[_ModelState]) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """``(ℓ, U, I)`` of every model at its current β, over its training rows: one Spark job.
+
+    Each partition returns one flat vector, model after model ``[ℓ, U (p), I (p x p)]``;
+    the vectors are summed with ``treeReduce``.
+    """
+    specs = [(m.fold, m.width, m.beta) for m in models]
+    sizes = [1 + width + width * width for _, width, _ in specs]
+
+    def partial_sums(batches):
+        total = np.zeros(sum(sizes))
+        for pdf in batches:
+            x, y, fold = standardiser.batch(pdf)
+            training: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # rows outside each fold, copied once
+            offset = 0
+            for (f, width, beta), size in zip(specs, sizes, strict=True):
+                if f not in training:
+                    rows = fold != f
+                    training[f] = (x[rows], y[rows])
+                x_f, y_f = training[f]
+                xs = x_f[:, :width]
+                eta = xs @ beta
+                p = expit(eta)
+                xw = xs * np.sqrt(p * (1.0 - p))[:, None]
+                total[offset] += np.sum(y_f * eta - np.logaddexp(0.0, eta))
+                total[offset + 1 : offset + 1 + width] += xs.T @ (y_f - p)
+                total[offset + 1 + width : offset + size] += (xw.T @ xw).ravel()  # X'WX (numpy: syrk)
+                offset += size
+        yield pd.DataFrame({"partial": [total.tobytes()]})
+
+    partials = design.mapInPandas(partial_sums, "partial binary")
+    flat = partials.rdd.map(lambda row: np.frombuffer(row[0], dtype=np.float64)).treeReduce(np.add, depth=2)
+    stats, offset = [], 0
+    for (_, width, _), size in zip(specs, sizes, strict=True):
+        block = flat[offset : offset + size]
+        stats.append((float(block[0]), block[1 : 1 + width], block[1 + width :].reshape(width, width)))
+        offset += size
+    return stats
+
+
+def _newton_direction(model: _ModelState, gradient: np.ndarray, information: np.ndarray) -> np.ndarray:
+    """``I⁻¹U`` by Cholesky; a singular ``I`` (collinear columns, separation) gets a tiny ridge."""
+    try:
+        return linalg.cho_solve(linalg.cho_factor(information), gradient)
+    except linalg.LinAlgError:
+        if not model.message:
+            log.warning("newton: k=%d fold %d: singular information matrix, ridge step (collinear columns "
+                        "in the training rows or separation of the classes?)", model.k, model.fold)
+            model.message = "singular information matrix: ridge steps"
+        ridge = _RIDGE * max(float(np.mean(np.diag(information))), np.finfo(float).tiny)
+        return _solve_spd(information + ridge * np.eye(len(gradient)), gradient)
+
+
+def _advance(model: _ModelState, loglik: float, gradient: np.ndarray, information: np.ndarray, tol: float,
+             last_pass: bool) -> None:
+    """One Newton update of ``model`` from the pass at its current β (see the module docstring)."""
+    model.n_iter += 1
+    if model.previous is not None and model.halvings < _MAX_HALVINGS \
+            and not loglik >= model.previous[1] - 1e-10 * abs(model.previous[1]):
+        # the step overshot: go back half-way (rare away from separation)
+        model.halvings += 1
+        model.beta = 0.5 * (model.beta + model.previous[0])
+        if last_pass:
+            model.beta, model.loglik = model.previous
+            model.done = True
+            model.message = model.message or f"no convergence in {model.n_iter} Newton iterations"
+        return
+    model.halvings = 0
+    model.loglik = loglik
+    step = _newton_direction(model, gradient, information)
+    if np.max(np.abs(step)) < tol:
+        model.beta = model.beta + step
+        model.converged = model.done = True
+    elif last_pass:
+        model.done = True
+        model.message = model.message or f"no convergence in {model.n_iter} Newton iterations"
+    else:
+        model.previous = (model.beta, loglik)
+        model.beta = model.beta + step
+
+
+def auc_by_group(scored: DataFrame, group_col: str, score_col: str, label_col: str) -> dict[object, float]:
+    """Exact ROC AUC of every group of ``scored`` (label 1 = positive), ties counted half.
+
+    The Mann–Whitney statistic, in Spark: positives and negatives per ``(group, score)``,
+    a running sum ordered by score for the negatives ranked below, and per group
+    ``AUC = Σ_s pos(s) (2 neg(< s) + neg(s)) / (2 P N)`` in exact integer arithmetic. Only one
+    number per group reaches the driver. A group without both classes gets NaN.
+    """
+    positive = (F.col(label_col) == 1).cast("long")
+    at_score = scored.groupBy(group_col, score_col).agg(
+        F.sum(positive).alias("pos"), F.sum(F.lit(1) - positive).alias("neg")
+    )
+    below = Window.partitionBy(group_col).orderBy(score_col).rowsBetween(Window.unboundedPreceding, -1)
+    ranked = at_score.withColumn("neg_below", F.coalesce(F.sum("neg").over(below), F.lit(0)))
+    per_group = ranked.groupBy(group_col).agg(
+        F.sum(F.col("pos") * (2 * F.col("neg_below") + F.col("neg"))).alias("u2"),
+        F.sum("pos").alias("p"),
+        F.sum("neg").alias("n"),
+    )
+    return {
+        row[group_col]: row["u2"] / (2.0 * row["p"] * row["n"]) if row["p"] and row["n"] else math.nan
+        for row in per_group.collect()
+    }
+
+
+def _held_out_aucs(design: DataFrame, standardiser: _Standardiser, models: list[_ModelState]) -> list[float]:
+    """AUC of every model on its held-out fold: one pass writes ``(model, score, label)`` rows, Spark ranks them."""
+    specs = [(model_id, m.fold, m.width, m.beta) for model_id, m in enumerate(models)]
+
+    def held_out_scores(batches):
+        for pdf in batches:
+            x, y, fold = standardiser.batch(pdf)
+            parts = []
+            for model_id, f, width, beta in specs:
+                rows = fold == f
+                parts.append(pd.DataFrame({"model": np.full(int(rows.sum()), model_id, dtype=np.int32),
+                                           "score": x[rows, :width] @ beta, "label": y[rows]}))
+            yield pd.concat(parts, ignore_index=True)
+
+    scored = design.mapInPandas(held_out_scores, "model int, score double, label double")
+    aucs = auc_by_group(scored, "model", "score", "label")
+    return [aucs.get(model_id, math.nan) for model_id in range(len(models))]
+
+
+def newton_cv_fits(
+    data: DataFrame,
+    marketing_cols: list[str],
+    concepts_col: str,
+    label_col: str,
+    fold_col: str,
+    k_grid: Sequence[int],
+    folds: int,
+    *,
+    max_iter: int = 25,
+    tol: float = 1e-8,
+) -> list[FoldFit]:
+    """Maximum-likelihood logistic fits on marketing + the first k concepts, every k and fold, and their AUCs.
+
+    ``data`` holds numeric non-null ``marketing_cols``, ``concepts_col`` (vector or
+    array<double> with at least ``max(k_grid)`` entries), a 0/1 ``label_col`` and the fold id
+    ``fold_col`` in ``[0, folds)``. Model ``(k, f)`` is trained on the rows with
+    ``fold != f`` by batched Newton–Raphson (``max_iter`` passes at most; converged when the
+    largest step on the standardised scale is below ``tol``) and scored by the exact AUC on
+    the rows of fold ``f``. Passes: one check, one for the column moments, the Newton
+    passes, one for the AUCs. Returns the fits ordered by (k, fold).
+    """
+    grid = sorted({int(k) for k in k_grid})
+    n_marketing, n_concepts = len(marketing_cols), grid[-1]
+    width = n_marketing + n_concepts
+    started = time.perf_counter()
+    design = _design_frame(data, marketing_cols, concepts_col, label_col, fold_col, n_concepts).persist()
+    try:
+        rows, positives = _fold_counts(design, width, folds)
+        mean, sd = _column_moments(design, width)
+        keep = np.flatnonzero(sd > _CONSTANT_TOL * (1.0 + np.abs(mean)))
+        if len(keep) < width:
+            names = [*marketing_cols, *(f"concept {j}" for j in range(n_concepts))]
+            log.warning("newton: constant columns left out of every fit: %s", [names[j] for j in range(width)
+                                                                                if j not in set(keep)])
+        standardiser = _Standardiser(width, keep, mean[keep], sd[keep])
+        models = []
+        for k in grid:
+            columns = 1 + int(np.sum(keep < n_marketing + k))
+            for f in range(folds):
+                beta = np.zeros(columns)
+                train_pos, train_n = positives.sum() - positives[f], rows.sum() - rows[f]
+                beta[0] = math.log(train_pos / (train_n - train_pos))  # logit of the training churn rate
+                models.append(_ModelState(k, f, columns, beta))
+        log.info("newton: %d models (%d k x %d folds) on %d rows, up to %d columns; setup %.1f s", len(models),
+                 len(grid), folds, int(rows.sum()), 1 + len(keep), time.perf_counter() - started)
+
+        for iteration in range(1, max_iter + 1):
+            active = [m for m in models if not m.done]
+            if not active:
+                break
+            pass_started = time.perf_counter()
+            stats = _newton_pass(design, standardiser, active)
+            for model, (loglik, gradient, information) in zip(active, stats, strict=True):
+                _advance(model, loglik, gradient, information, tol, last_pass=iteration == max_iter)
+            log.info("newton pass %d: %d active models, %d still iterating, %.1f s", iteration, len(active),
+                     sum(not m.done for m in models), time.perf_counter() - pass_started)
+        failed = [(m.k, m.fold) for m in models if not m.converged]
+        if failed:
+            log.warning("newton: %d models did not converge in %d iterations (separation?): (k, fold) %s",
+                        len(failed), max_iter, failed)
+
+        auc_started = time.perf_counter()
+        aucs = _held_out_aucs(design, standardiser, models)
+        log.info("newton: held-out AUCs %.1f s; total %.1f s", time.perf_counter() - auc_started,
+                 time.perf_counter() - started)
+    finally:
+        design.unpersist()
+    return [
+        FoldFit(m.k, m.fold, _original_units(m, standardiser, n_marketing), m.loglik, m.n_iter, m.converged, auc,
+                m.message)
+        for m, auc in zip(models, aucs, strict=True)
+    ]
+
+
+def _original_units(model: _ModelState, standardiser: _Standardiser, n_marketing: int) -> np.ndarray:
+    """Coefficients of intercept, marketing columns and concepts ``0..k-1`` in the columns' own units."""
+    used = model.width - 1
+    slopes = model.beta[1:] / standardiser.sd[:used]
+    coef = np.zeros(1 + n_marketing + model.k)
+    coef[1 + standardiser.keep[:used]] = slopes
+    coef[0] = model.beta[0] - slopes @ standardiser.mean[:used]
+    return coef
+
+
+# ---------------------------------------------------------------------------------------
+# the k search
+
+
 def select_k(
     train_df: DataFrame,
     concepts_col: str,
@@ -248,24 +656,33 @@ def select_k(
     seed: int = 42,
     rule: str = "one_se",
     *,
-    classifier: str = "lbfgs",
+    classifier: str = "newton",
     reg_param: float = 0.0,
     max_iter: int = 100,
     parallelism: int = 2,
     fold_col: str | None = None,
+    newton_max_iter: int = 25,
+    newton_tol: float = 1e-8,
 ) -> KSelection:
     """Cross-validate the logistic model on marketing columns + the first k concepts, per k.
 
     ``train_df`` holds the training units with ``concepts_col`` (the k_max loadings of one
-    LSI fit), numeric non-null ``marketing_cols`` and a 0/1 ``label_col``. Grid values larger
-    than the number of concepts are dropped with a warning. Folds are ``floor(rand(seed) ·
-    folds)`` unless ``fold_col`` names an integer column of fold ids in ``[0, folds)`` (e.g.
-    stratified folds made by the caller). The input is cached for the ``folds · len(k_grid)``
-    fits. Returns the per-fold AUCs and the chosen k (``rule``: ``one_se`` | ``best``; see the
-    module docstring).
+    LSI fit; a vector, or for ``newton`` also an array<double>), numeric non-null
+    ``marketing_cols`` and a 0/1 ``label_col``. Grid values larger than the number of
+    concepts are dropped with a warning. Folds are ``floor(rand(seed) · folds)`` unless
+    ``fold_col`` names an integer column of fold ids in ``[0, folds)`` (e.g. stratified folds
+    made by the caller). ``classifier``: ``newton`` (:func:`newton_cv_fits`, with
+    ``newton_max_iter`` and ``newton_tol``; plain maximum likelihood only) | ``lbfgs`` |
+    ``irls`` (``CrossValidator``, with ``reg_param``, ``max_iter`` and ``parallelism``); see
+    the module docstring. Returns the per-fold AUCs and the chosen k (``rule``: ``one_se`` |
+    ``best``).
     """
     if rule not in RULES:
         raise ValueError(f"unknown k rule {rule!r}; expected one of {RULES}")
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {classifier!r}; expected one of {CLASSIFIERS}")
+    if classifier == "newton" and reg_param != 0.0:
+        raise ValueError("classifier 'newton' fits plain maximum likelihood: use lbfgs for reg_param > 0")
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
     n_concepts = vector_size(train_df, concepts_col)
@@ -276,13 +693,42 @@ def select_k(
     if not grid:
         raise ValueError(f"no k of the grid {list(k_grid)} is between 1 and {n_concepts}")
 
-    label, fold, sliced, features = "_label", "_fold", "_concepts_k", "_features"
+    label, fold = "_label", "_fold"
     data = train_df.select(
         *[F.col(c).cast("double").alias(c) for c in marketing_cols],
         F.col(concepts_col),
         F.col(label_col).cast("double").alias(label),
         (F.col(fold_col) if fold_col else F.floor(F.rand(seed) * folds)).cast("int").alias(fold),
-    ).persist()
+    )
+    started = time.perf_counter()
+    if classifier == "newton":
+        fits = newton_cv_fits(data, marketing_cols, concepts_col, label, fold, grid, folds,
+                              max_iter=newton_max_iter, tol=newton_tol)
+        by_k: dict[int, list[float]] = {k: [math.nan] * folds for k in grid}
+        for fit in fits:
+            by_k[fit.k][fit.fold] = fit.auc
+        selection = summarize_k(by_k, rule)
+    else:
+        selection = _cross_validate(data, concepts_col, marketing_cols, label, fold, grid, folds, seed, rule,
+                                    classifier, reg_param, max_iter, parallelism)
+    log.info(
+        "k selection (%s, %s): chosen k=%d, best k=%d (mean AUC %.4f), %.1f s",
+        classifier,
+        rule,
+        selection.chosen_k,
+        selection.best_k,
+        max(s.mean_auc for s in selection.scores),
+        time.perf_counter() - started,
+    )
+    return selection
+
+
+def _cross_validate(data: DataFrame, concepts_col: str, marketing_cols: list[str], label: str, fold: str,
+                    grid: list[int], folds: int, seed: int, rule: str, classifier: str, reg_param: float,
+                    max_iter: int, parallelism: int) -> KSelection:
+    """The Spark ML reference: ``CrossValidator`` over ``ConceptSlicer.k``, the folds as its ``foldCol``."""
+    sliced, features = "_concepts_k", "_features"
+    data = data.persist()
     try:
         slicer = ConceptSlicer(inputCol=concepts_col, outputCol=sliced, k=grid[0])
         assembler = VectorAssembler(inputCols=[*marketing_cols, sliced], outputCol=features)
@@ -310,13 +756,6 @@ def select_k(
     for score, cv_mean in zip(selection.scores, cv_model.avgMetrics, strict=True):
         if not math.isclose(score.mean_auc, cv_mean, rel_tol=1e-12, abs_tol=1e-12):
             raise RuntimeError(f"per-fold AUCs of k={score.k} disagree with CrossValidator's mean")
-    log.info(
-        "k selection (%s): chosen k=%d, best k=%d (mean AUC %.4f)",
-        rule,
-        selection.chosen_k,
-        selection.best_k,
-        max(s.mean_auc for s in selection.scores),
-    )
     return selection
 
 
