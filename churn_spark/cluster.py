@@ -4,14 +4,16 @@
 Spark (no ``sbin`` scripts needed: ``bin/spark-class`` runs the daemons), ``down`` stops
 them, ``package`` builds ``dist/churn_spark-*.whl`` and ``dist/churn-spark-env.tar.gz`` (a
 relocatable venv with churn_spark, jieba and its dictionaries, numpy, pandas, pyarrow ...,
-for ``--archives dist/churn-spark-env.tar.gz#environment`` on YARN/Kubernetes/standalone).
-State (pids, logs, the master URL) lives in ``.cluster/``.
+for ``--archives dist/churn-spark-env.tar.gz#environment`` on YARN/Kubernetes/standalone);
+it is rebuilt only when the sources that go into the wheel (or the Python version) changed.
+State (pids, logs, the master URL, the workers' work dirs) lives in ``.cluster/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -20,12 +22,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".cluster"
 DIST = REPO / "dist"
 ENV_ARCHIVE = DIST / "churn-spark-env.tar.gz"
+# records which sources the artefacts in dist/ were built from (see package_key)
+PACKAGE_STAMP = DIST / "churn-spark-package.json"
+# everything that goes into the wheel: the package, conf/ (shipped as churn_spark.conf), setup.py
+PACKAGE_SOURCES = ("setup.py", "churn_spark/**/*.py", "churn_spark/py.typed", "conf/*.yaml", "conf/*.properties",
+                   "conf/dict/*.txt")
 # the executors import pyspark from the Spark installation itself (pyspark.zip on the worker)
 EXCLUDED_FROM_ENV = ("pyspark", "delta-spark")
 
@@ -43,12 +51,12 @@ def _spark_env() -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, args: list[str]) -> int:
-    STATE.mkdir(exist_ok=True)
-    log = open(STATE / f"{name}.log", "w")
-    proc = subprocess.Popen([os.path.join(spark_home(), "bin", "spark-class"), *args], stdout=log,
-                            stderr=subprocess.STDOUT, env=_spark_env(), start_new_session=True)
-    (STATE / f"{name}.pid").write_text(str(proc.pid))
+def _spawn(state: Path, name: str, args: list[str]) -> int:
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / f"{name}.log", "w") as log:
+        proc = subprocess.Popen([os.path.join(spark_home(), "bin", "spark-class"), *args], stdout=log,
+                                stderr=subprocess.STDOUT, env=_spark_env(), start_new_session=True)
+    (state / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
 
 
@@ -62,51 +70,103 @@ def _alive_workers(ui_port: int) -> int:
 
 
 def up(workers: int = 2, cores: int = 1, memory: str = "2g", port: int = 7077, ui_port: int = 8080,
-       timeout: float = 120.0) -> str:
-    """Start a master and ``workers`` workers on 127.0.0.1; return the master URL."""
-    if master_url() and _alive_workers(int((STATE / "ui_port").read_text())) >= workers:
-        return master_url()
-    down()
+       timeout: float = 120.0, state: Path = STATE) -> str:
+    """Start a master and ``workers`` workers on 127.0.0.1; return the master URL.
+
+    ``state`` holds the pids, logs and the workers' work dirs (executor logs, unpacked
+    archives); a cluster already running from the same ``state`` is reused.
+    """
+    state = Path(state)
+    if master_url(state) and _alive_workers(int((state / "ui_port").read_text())) >= workers:
+        return master_url(state)
+    down(state)
     url = f"spark://127.0.0.1:{port}"
-    _spawn("master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                      "--port", str(port), "--webui-port", str(ui_port)])
+    _spawn(state, "master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                             "--port", str(port), "--webui-port", str(ui_port)])
     for i in range(workers):
-        work_dir = STATE / f"worker-{i}"
+        work_dir = state / f"worker-{i}"
         work_dir.mkdir(parents=True, exist_ok=True)
-        _spawn(f"worker-{i}", ["org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-                               "--cores", str(cores), "--memory", memory, "--webui-port", "0",
-                               "--work-dir", str(work_dir)])
+        _spawn(state, f"worker-{i}", ["org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+                                      "--cores", str(cores), "--memory", memory, "--webui-port", "0",
+                                      "--work-dir", str(work_dir)])
     deadline = time.time() + timeout
     while time.time() < deadline:
         if _alive_workers(ui_port) >= workers:
-            (STATE / "master_url").write_text(url)
-            (STATE / "ui_port").write_text(str(ui_port))
+            (state / "master_url").write_text(url)
+            (state / "ui_port").write_text(str(ui_port))
             return url
         time.sleep(1)
-    down()
-    raise RuntimeError(f"the standalone cluster did not come up in {timeout:.0f} s; see {STATE}/*.log")
+    down(state)
+    raise RuntimeError(f"the standalone cluster did not come up in {timeout:.0f} s; see {state}/*.log")
 
 
-def master_url() -> str | None:
-    path = STATE / "master_url"
+def master_url(state: Path = STATE) -> str | None:
+    path = Path(state) / "master_url"
     return path.read_text().strip() if path.exists() else None
 
 
-def down() -> None:
-    """Stop every daemon started by :func:`up`."""
-    for pid_file in STATE.glob("*.pid") if STATE.exists() else []:
+def down(state: Path = STATE, timeout: float = 30.0) -> None:
+    """Stop every daemon started by :func:`up` with the same ``state``, and wait until they are gone."""
+    state = Path(state)
+    groups = []
+    for pid_file in state.glob("*.pid") if state.exists() else []:
         try:
-            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+            groups.append(int(pid_file.read_text()))
+            os.killpg(groups[-1], signal.SIGTERM)
         except (ProcessLookupError, ValueError, PermissionError):
             pass
         pid_file.unlink()
+    # a worker stops its executors on SIGTERM; wait for that, then make sure no JVM is left
+    deadline = time.time() + timeout
+    while groups and time.time() < deadline:
+        groups = [g for g in groups if _group_alive(g)]
+        time.sleep(0.2)
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     for name in ("master_url", "ui_port"):
-        (STATE / name).unlink(missing_ok=True)
+        (state / name).unlink(missing_ok=True)
 
 
-def package(python: str = sys.executable) -> dict[str, str]:
-    """Build the wheel and the packed Python environment for ``--archives``."""
+def _group_alive(group: int) -> bool:
+    try:  # reap the leader if this process started it: a zombie would count as alive
+        os.waitpid(group, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def package_key(python: str = sys.executable) -> str:
+    """SHA-256 over the wheel's sources (:data:`PACKAGE_SOURCES`) and the Python version."""
+    digest = hashlib.sha256()
+    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
+                             check=True).stdout
+    digest.update(version.encode())
+    for pattern in PACKAGE_SOURCES:
+        for path in sorted(REPO.glob(pattern)):
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def package(python: str = sys.executable, force: bool = False) -> dict[str, str]:
+    """Build the wheel and the packed Python environment for ``--archives``.
+
+    Reuses the artefacts in ``dist/`` when they were built from the same sources
+    (:func:`package_key`) unless ``force``; packing the environment takes minutes.
+    """
+    key = package_key(python)
+    if not force and PACKAGE_STAMP.exists():
+        built = json.loads(PACKAGE_STAMP.read_text())
+        if built.get("key") == key and all(os.path.exists(built[k]) for k in ("wheel", "env_archive")):
+            return {"wheel": built["wheel"], "env_archive": built["env_archive"]}
     DIST.mkdir(exist_ok=True)
+    PACKAGE_STAMP.unlink(missing_ok=True)
     for old in glob.glob(str(DIST / "churn_spark-*.whl")):
         os.remove(old)
     subprocess.run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(DIST), str(REPO)],
@@ -119,14 +179,25 @@ def package(python: str = sys.executable) -> dict[str, str]:
     subprocess.run([*pip, wheel], check=True)
     subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "uninstall", "--quiet", "-y",
                     *EXCLUDED_FROM_ENV], check=True)
-    ENV_ARCHIVE.unlink(missing_ok=True)
+    # pack next to the archive, then rename: a reader never sees a half-written archive
+    partial = ENV_ARCHIVE.with_name(ENV_ARCHIVE.name + ".partial.tar.gz")
+    partial.unlink(missing_ok=True)
     venv_pack = os.path.join(os.path.dirname(python), "venv-pack")
-    subprocess.run([venv_pack, "--quiet", "-p", str(env_dir), "-o", str(ENV_ARCHIVE)], check=True)
-    return {"wheel": wheel, "env_archive": str(ENV_ARCHIVE)}
+    subprocess.run([venv_pack, "--quiet", "-p", str(env_dir), "-o", str(partial)], check=True)
+    os.replace(partial, ENV_ARCHIVE)
+    built = {"wheel": wheel, "env_archive": str(ENV_ARCHIVE)}
+    PACKAGE_STAMP.write_text(json.dumps({"key": key, **built}, indent=1))
+    return built
 
 
-def submit_args(master: str, app: str, *app_args: str, env_archive: str | None = None) -> list[str]:
-    """A spark-submit command line for ``app`` on ``master`` with the packed environment."""
+def submit_args(master: str, app: str, *app_args: str, env_archive: str | None = None,
+                options: Sequence[str] = ()) -> list[str]:
+    """A spark-submit command line for ``app`` on ``master`` with the packed environment.
+
+    The executors run ``./environment/bin/python`` from the unpacked archive (churn_spark,
+    jieba and its dictionaries inside); the driver (client mode) runs this interpreter.
+    ``options`` are more spark-submit options, e.g. ``["--driver-memory", "2g"]``.
+    """
     from churn_spark.config import default_conf_dir
     archive = env_archive or str(ENV_ARCHIVE)
     log4j = default_conf_dir() / "log4j2.properties"
@@ -135,7 +206,7 @@ def submit_args(master: str, app: str, *app_args: str, env_archive: str | None =
             "--driver-java-options", f"-Dlog4j.configurationFile=file:{log4j}",
             "--conf", "spark.pyspark.python=./environment/bin/python",
             "--conf", f"spark.pyspark.driver.python={sys.executable}",
-            app, *app_args]
+            *options, app, *app_args]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--port", type=int, default=7077)
     p_up.add_argument("--ui-port", type=int, default=8080)
     sub.add_parser("down", help="stop the daemons")
-    sub.add_parser("package", help="build the wheel and the packed environment in dist/")
+    p_package = sub.add_parser("package", help="build the wheel and the packed environment in dist/")
+    p_package.add_argument("--force", action="store_true", help="rebuild even if dist/ is up to date")
     args = parser.parse_args(argv)
     if args.action == "up":
         url = up(args.workers, args.cores, args.memory, args.port, args.ui_port)
@@ -159,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         down()
         print("cluster: stopped")
     else:
-        built = package()
+        built = package(force=args.force)
         print(f"package: {built['wheel']}\npackage: {built['env_archive']}")
     return 0
 
