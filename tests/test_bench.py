@@ -1,0 +1,71 @@
+"""The single-machine reference of ``make bench``: its weighting, vocabulary, window and encoding
+steps against hand computations and the pipeline's own rules (no Spark needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+
+from churn_spark.bench import encode_marketing, kept_terms, paper_weights, parse_size, window_pairs
+from churn_spark.text.weighting import build_vocabulary
+
+
+def test_parse_size():
+    assert [parse_size(s) for s in ("20k", "100K", "1M", "5m", "1.5M", "7000")] == [
+        20_000, 100_000, 1_000_000, 5_000_000, 1_500_000, 7_000]
+
+
+def test_paper_weights_match_a_hand_computation():
+    counts = np.array([[0, 2, 1], [3, 0, 0], [1, 1, 0], [0, 0, 0]])
+    n_docs, df = counts.shape[0], (counts > 0).sum(axis=0)
+    idf = np.log2(n_docs / df) + 1.0
+    expected = np.where(counts > 0, np.log2(counts + 1.0), 0.0) * idf
+    np.testing.assert_allclose(paper_weights(sp.csr_matrix(counts), idf).toarray(), expected)
+    assert idf[0] == pytest.approx(np.log2(4 / 2) + 1.0)
+
+
+def test_kept_terms_follow_the_pipelines_vocabulary_rules():
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(40)]
+    docs = [list(rng.choice(words, size=rng.integers(0, 12), p=np.arange(40, 0, -1) / 820)) for _ in range(60)]
+    vectorizer = CountVectorizer(analyzer=list, lowercase=False)
+    counts = vectorizer.fit_transform(docs)
+    terms = vectorizer.get_feature_names_out()
+    banned = {"w0", "w7"}
+    keep, idf = kept_terms(counts, terms, min_count=3, max_doc_share=0.4, banned=banned)
+
+    exploded = pd.DataFrame({"doc": np.repeat(np.arange(len(docs)), [len(d) for d in docs]),
+                             "term": [t for d in docs for t in d]})
+    stats = exploded.groupby("term").agg(df=("doc", "nunique"), cf=("doc", "size")).reset_index()
+    vocab = build_vocabulary(stats, len(docs), min_term_count=3, max_doc_share=0.4, stop_words=["w0"],
+                             excluded_terms=["w7"])
+    kept = vocab[~vocab["excluded"]]
+    assert set(terms[keep]) == set(kept["term"]) and 0 < len(keep) < len(terms)
+    by_term = dict(zip(kept["term"], kept["idf"], strict=True))
+    np.testing.assert_allclose(idf[keep], [by_term[t] for t in terms[keep]])
+
+
+def test_window_pairs_keep_the_cutoff_day_and_drop_the_window_start_day():
+    units = pd.DataFrame({"customer_id": ["a", "a", "b"],
+                          "cutoff_date": pd.to_datetime(["2005-01-31", "2005-06-30", "2005-01-31"]).date})
+    sent = pd.to_datetime(["2005-01-31 23:59", "2004-02-01 00:00", "2004-02-02 08:00", "2005-02-01 00:00",
+                           "2005-01-15 10:00"], utc=True)
+    emails = pd.DataFrame({"customer_id": ["a", "a", "a", "a", "b"], "sent_at": sent})
+    pairs = window_pairs(units, emails, window_days=365)
+    # 2005-01-31 - 365 days = 2004-02-01 (2004 is a leap year): that day is outside the window
+    assert set(map(tuple, pairs.to_numpy())) == {(0, 0), (0, 2), (1, 0), (1, 3), (2, 4)}
+
+
+def test_encode_marketing_imputes_training_medians_and_codes_levels():
+    units = pd.DataFrame({"tenure": [1.0, None, 3.0, 10.0], "flag": [True, None, False, True],
+                          "edition": ["X1", "X2", None, "X1"]})
+    spec = [{"source": "tenure", "kind": "numeric", "name": "tenure", "missing_name": "tenure_missing"},
+            {"source": "flag", "kind": "numeric", "name": "flag", "missing_name": None},
+            {"source": "edition", "kind": "categorical", "levels": [
+                {"value": "X2", "name": "edition_is_X2"}, {"value": None, "name": "edition_is_missing"}]}]
+    names = ["tenure", "tenure_missing", "flag", "edition_is_X2", "edition_is_missing"]
+    encoded = encode_marketing(units, spec, names, fit_rows=np.array([0, 1, 2]))
+    np.testing.assert_allclose(encoded, [[1, 0, 1, 0, 0], [2, 1, 0.5, 1, 0], [3, 0, 0, 0, 1], [10, 0, 1, 0, 0]])
