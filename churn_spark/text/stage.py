@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from churn_spark.config import Config
+from churn_spark.stages import model_dir
 from churn_spark.text.aggregate import aggregate_unit_vectors, training_emails
 from churn_spark.text.cleaning import PII_TYPES, EmailCleaner
 from churn_spark.text.dictionaries import dictionary_version, parse_synonyms, parse_term_list, read_text
@@ -115,14 +116,6 @@ def emails_to_terms(emails: DataFrame, cleaner: EmailCleaner, segmenter: Chinese
 def text_pipeline_model(stages: TextStages, weighting_model: LogTfIdfModel) -> PipelineModel:
     """The saved artefact: cleaner, segmenter, normaliser and the fitted weighting."""
     return PipelineModel([stages.cleaner, stages.segmenter, stages.normalizer, weighting_model])
-
-
-def model_dir(cfg: Config) -> str:
-    """``run.model_dir``, or ``<warehouse>/_models`` when empty."""
-    folder = cfg.run.model_dir or f"{cfg.run.warehouse.rstrip('/')}/_models"
-    if "://" in folder or os.path.isabs(folder):
-        return folder
-    return os.path.abspath(folder)
 
 
 def _partitions(spark: SparkSession, configured: int) -> int:
