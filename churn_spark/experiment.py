@@ -169,11 +169,11 @@ def format_table(rows: list[dict[str, Any]]) -> list[str]:
 def run_add_non_emailers(ctx) -> dict[str, Any]:
     """``churn-spark experiment add-non-emailers``: the Fig. 7 experiment on the warehouse's tables."""
     from churn_spark.encoding import MarketingEncoderModel
-    from churn_spark.stages import _artefact, _selected_variables
+    from churn_spark.stages import artefact_path, selected_variables
 
     cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
-    encoder = _require_finished_pipeline(lake, _artefact(cfg, "encoder"), MarketingEncoderModel.load)
-    variables = _selected_variables(lake)
+    encoder = _require_finished_pipeline(lake, artefact_path(cfg, "encoder"), MarketingEncoderModel.load)
+    variables = selected_variables(lake)
     train = encoder.transform(labelled_units(lake, "train", with_emails=None))
     # the same test units as the main models: those scored in test_predictions
     reference = lake.read("test_predictions").select("unit_id", SCORE_COLS[TEXT_MODEL])

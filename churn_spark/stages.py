@@ -51,12 +51,13 @@ def _absolute(folder: str) -> str:
     return folder if "://" in folder or os.path.isabs(folder) else os.path.abspath(folder)
 
 
-def _artefact(cfg, name: str) -> str:
+def artefact_path(cfg, name: str) -> str:
+    """Where the fitted artefact ``name`` (text, lsi, encoder, ...) is saved."""
     return f"{model_dir(cfg).rstrip('/')}/{name}"
 
 
 def _manifest_path(cfg) -> str:
-    return _artefact(cfg, "manifest.json")
+    return artefact_path(cfg, "manifest.json")
 
 
 def read_manifest(cfg) -> dict[str, Any]:
@@ -96,10 +97,11 @@ def with_concepts(lake, units: DataFrame) -> DataFrame:
 
 def _encoded(cfg, units: DataFrame) -> DataFrame:
     from churn_spark.encoding import MarketingEncoderModel
-    return MarketingEncoderModel.load(_artefact(cfg, "encoder")).transform(units)
+    return MarketingEncoderModel.load(artefact_path(cfg, "encoder")).transform(units)
 
 
-def _selected_variables(lake) -> list[str]:
+def selected_variables(lake) -> list[str]:
+    """The marketing variables forward selection entered, in entry order."""
     rows = lake.read("feature_selection").orderBy("step").select("variable").collect()
     return [r.variable for r in rows]
 
@@ -125,7 +127,7 @@ def run_lsi_stage(ctx) -> dict[str, Any]:
     started = time.perf_counter()
     model = estimator.fit(train)
     svd_seconds = time.perf_counter() - started
-    model.write().overwrite().save(_artefact(cfg, "lsi"))
+    model.write().overwrite().save(artefact_path(cfg, "lsi"))
     lake.write(concepts_frame(model, lake.read("vocabulary"), lc.top_terms), "lsi_concepts")
     lake.write(terms_frame(model, lc.terms_per_concept, spark=ctx.spark), "lsi_terms")
     lake.write(unit_concepts_frame(model, vectors, out_col=CONCEPTS), "unit_concepts")
@@ -151,7 +153,7 @@ def run_selection_stage(ctx) -> dict[str, Any]:
     candidates, skipped = candidate_columns(lake.read("observations"), exclude)
     encoder = MarketingEncoder(inputCols=candidates, minLevelCount=sc.min_level_count,
                                maxLevels=sc.max_levels).fit(train)
-    encoder.write().overwrite().save(_artefact(cfg, "encoder"))
+    encoder.write().overwrite().save(artefact_path(cfg, "encoder"))
     result = forward_select(encoder.transform(train), encoder.candidateNames(), LABEL, entry_p=sc.entry_p,
                             max_variables=sc.max_variables, max_iter=sc.max_iter, tol=sc.tol,
                             labels=encoder.candidateLabels())
@@ -172,7 +174,7 @@ def run_kselect_stage(ctx) -> dict[str, Any]:
     from churn_spark.lsi import plot_k_selection, select_k
 
     cfg, lake, lc = ctx.cfg, ctx.lake, ctx.cfg.lsi
-    variables = _selected_variables(lake)
+    variables = selected_variables(lake)
     train = _encoded(cfg, with_concepts(lake, labelled_units(lake, "train")))
     selection = select_k(train, CONCEPTS, variables, LABEL, lc.k_grid, folds=lc.cv_folds, seed=cfg.run.seed,
                          rule=lc.k_rule, classifier=lc.classifier, reg_param=lc.reg_param,
@@ -193,7 +195,7 @@ def run_models_stage(ctx) -> dict[str, Any]:
     from churn_spark.model import coefficients_frame, fit_churn_model, score
 
     cfg, lake, mc = ctx.cfg, ctx.lake, ctx.cfg.model
-    variables, k = _selected_variables(lake), _chosen_k(lake)
+    variables, k = selected_variables(lake), _chosen_k(lake)
     units = _encoded(cfg, with_concepts(lake, labelled_units(lake))).cache()
     train, test = units.where("split = 'train'"), units.where("split = 'test'")
     models = {
@@ -202,7 +204,7 @@ def run_models_stage(ctx) -> dict[str, Any]:
                                            k=k, max_iter=mc.max_iter, tol=mc.tol),
     }
     for name, model in models.items():
-        model.pipeline_model.write().overwrite().save(_artefact(cfg, name))
+        model.pipeline_model.write().overwrite().save(artefact_path(cfg, name))
     lake.write(coefficients_frame(ctx.spark, models.values()), "model_coefficients")
     scored = score(test, models).select("unit_id", "customer_id", F.col(LABEL).cast("int").alias(LABEL),
                                         *SCORE_COLS.values())
@@ -279,21 +281,21 @@ def run_score_stage(ctx) -> dict[str, Any]:
     manifest = read_manifest(cfg)
     pending = lake.read("observations").where(F.col(LABEL).isNull())
     emails = lake.read("emails").join(pending.select("customer_id").distinct(), "customer_id", "left_semi")
-    cleaner, segmenter, normalizer, weighting = PipelineModel.load(_artefact(cfg, "text")).stages
+    cleaner, segmenter, normalizer, weighting = PipelineModel.load(artefact_path(cfg, "text")).stages
     # emails the text stage already segmented (same fitted stages) are taken from email_terms;
     # only emails that arrived since are cleaned and segmented here
     known = lake.read("email_terms").join(emails.select("email_id"), "email_id", "left_semi")
     new = emails.join(known.select("email_id"), "email_id", "left_anti")
     terms = known.unionByName(emails_to_terms(new, cleaner, segmenter, normalizer).select(*known.columns))
     vectors = aggregate_unit_vectors(weighting.transform(terms), pending, manifest["window_days"])
-    lsi = LatentSemanticIndexingModel.load(_artefact(cfg, "lsi"))
+    lsi = LatentSemanticIndexingModel.load(artefact_path(cfg, "lsi"))
     units = lsi.transform(vectors.select("unit_id", "has_emails", "vector")) \
         .withColumnRenamed(lsi.getOutputCol(), CONCEPTS)
     units = _encoded(cfg, pending.join(units, "unit_id"))
     # the text model for units that wrote, the structured model for those who did not
     scored = None
     for name, emails_flag in (("structured_text", True), ("structured", False)):
-        model = PipelineModel.load(_artefact(cfg, name))
+        model = PipelineModel.load(artefact_path(cfg, name))
         part = model.transform(units.where(F.col("has_emails") == emails_flag)) \
             .select("unit_id", "customer_id", "has_emails", F.col(PROBABILITY_COL).alias("p_churn"),
                     F.lit(name).alias("model"))
