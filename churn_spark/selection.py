@@ -21,8 +21,9 @@ Forward selection starts from the intercept-only model, computes ``chi2_j`` of e
 remaining candidate, enters the largest while its p-value is below the entry level
 (SLENTRY, default 0.05) and at most ``max_variables`` have entered, refits, repeats.
 
-Distributed: one pass over the cached data is one ``mapInPandas`` that turns each
-partition into a single vector of partial sums (log-likelihood, ``U`` over model and
+Distributed: the columns are cached once as float64 row blocks on the executors
+(:class:`~churn_spark.blocks.MatrixBlocks`); one pass turns each block into a single vector
+of partial sums (log-likelihood, ``U`` over model and
 candidate columns, the blocks ``I_SS``, ``I_SC`` and ``diag(I_CC)``), reduced with
 ``treeReduce``; nothing proportional to the number of rows reaches the driver. Each Newton
 pass computes the candidate blocks too, so the pass that confirms convergence already
@@ -41,12 +42,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from scipy import linalg
 from scipy.special import expit
 from scipy.stats import chi2 as chi2_dist
+
+from churn_spark.blocks import MatrixBlocks
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,7 @@ class _Design:
         self.passes = 0
         selected = [F.col(label).cast("double").alias("_y")]
         selected += [F.col(c).cast("double").alias(f"_x{i}") for i, c in enumerate(self.columns)]
-        self.data = df.select(*selected).where(F.col("_y").isNotNull()).cache()
+        data = df.select(*selected).where(F.col("_y").isNotNull()).cache()
         # one job: counts, label check, null check, means and standard deviations
         aggs = [F.count(F.lit(1)).alias("n"), F.sum("_y").alias("n_pos"),
                 F.sum((~F.col("_y").isin(0.0, 1.0)).cast("long")).alias("bad_labels")]
@@ -163,7 +165,7 @@ class _Design:
             x = F.col(f"_x{i}")
             aggs += [F.mean(x).alias(f"m{i}"), F.stddev_pop(x).alias(f"s{i}"),
                      F.sum(x.isNull().cast("long")).alias(f"z{i}")]
-        row = self.data.agg(*aggs).first()
+        row = data.agg(*aggs).first()
         self.n = int(row["n"])
         self.n_pos = int(row["n_pos"] or 0)
         if row["bad_labels"]:
@@ -175,48 +177,42 @@ class _Design:
             raise ValueError(f"columns with nulls (impute them first, e.g. MarketingEncoder): {with_nulls}")
         self.mean = np.array([row[f"m{i}"] for i in range(len(self.columns))], dtype=float)
         self.sd = np.array([row[f"s{i}"] for i in range(len(self.columns))], dtype=float)
+        # the passes read float64 blocks [y, x_0 .. x_p-1] cached on the executors
+        self.blocks = MatrixBlocks(data, ["_y", *(f"_x{i}" for i in range(len(self.columns)))])
+        data.unpersist()
 
     def constant_columns(self) -> list[int]:
         return [i for i in range(len(self.columns))
                 if not self.sd[i] > _CONSTANT_TOL * (1.0 + abs(self.mean[i]))]
 
     def unpersist(self) -> None:
-        self.data.unpersist()
+        self.blocks.unpersist()
 
     def run_pass(self, model: list[int], candidates: list[int], beta: np.ndarray) -> _PassStats:
         """One distributed pass: log-likelihood, gradient and information blocks at ``beta``."""
         self.passes += 1
         s, c = len(model), len(candidates)
-        model_cols = [f"_x{i}" for i in model]
-        cand_cols = [f"_x{i}" for i in candidates]
+        model_cols = 1 + np.asarray(model, dtype=int)  # block column 0 is the label
+        cand_cols = 1 + np.asarray(candidates, dtype=int)
         mean_m, sd_m = self.mean[model], self.sd[model]
         mean_c, sd_c = self.mean[candidates], self.sd[candidates]
         beta = np.asarray(beta, dtype=float)
 
-        def partial_sums(batches):
-            total = None
-            for pdf in batches:
-                y = pdf["_y"].to_numpy(dtype=float)
-                x_model = (pdf[model_cols].to_numpy(dtype=float) - mean_m) / sd_m
-                xs = np.column_stack([np.ones(len(y)), x_model])
-                xc = (pdf[cand_cols].to_numpy(dtype=float) - mean_c) / sd_c
-                eta = xs @ beta
-                p = expit(eta)
-                w = p * (1.0 - p)
-                r = y - p
-                loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
-                xs_w = xs * w[:, None]
-                part = np.concatenate([
-                    [loglik, float(len(y))], xs.T @ r, xc.T @ r,
-                    (xs_w.T @ xs).ravel(), (xs_w.T @ xc).ravel(), np.einsum("ij,ij,i->j", xc, xc, w)])
-                total = part if total is None else total + part
-            if total is not None:
-                yield pd.DataFrame({"partial": [total.tobytes()]})
+        def partial_sums(block: np.ndarray) -> np.ndarray:
+            y = block[:, 0]
+            xs = np.column_stack([np.ones(len(y)), (block[:, model_cols] - mean_m) / sd_m])
+            xc = (block[:, cand_cols] - mean_c) / sd_c
+            eta = xs @ beta
+            p = expit(eta)
+            w = p * (1.0 - p)
+            r = y - p
+            loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+            xs_w = xs * w[:, None]
+            return np.concatenate([
+                [loglik, float(len(y))], xs.T @ r, xc.T @ r,
+                (xs_w.T @ xs).ravel(), (xs_w.T @ xc).ravel(), np.einsum("ij,ij,i->j", xc, xc, w)])
 
-        columns = ["_y", *model_cols, *cand_cols]
-        partials = self.data.select(*columns).mapInPandas(partial_sums, "partial binary")
-        flat = partials.rdd.map(lambda row: np.frombuffer(row[0], dtype=np.float64)).treeReduce(
-            np.add, depth=2)
+        flat = self.blocks.tree_sum(partial_sums)
         k = s + 1
         cuts = np.cumsum([2, k, c, k * k, k * c])
         head, u_model, u_cand, info_model, info_cross, info_cand_diag = np.split(flat, cuts)

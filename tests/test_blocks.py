@@ -1,0 +1,44 @@
+"""MatrixBlocks: the cached float64 row blocks hold exactly the DataFrame's values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn_spark.blocks import MatrixBlocks
+
+
+@pytest.fixture(scope="module")
+def frame(spark):
+    rng = np.random.default_rng(3)
+    n = 103
+    pdf = pd.DataFrame({"y": rng.integers(0, 2, n).astype(float), "a": rng.normal(size=n),
+                        "v": [list(row) for row in rng.normal(size=(n, 4))], "i": rng.integers(0, 9, n)})
+    return spark.createDataFrame(pdf, "y double, a double, v array<double>, i long").repartition(5), pdf
+
+
+def test_blocks_hold_the_rows_in_column_order(frame):
+    df, pdf = frame
+    blocks = MatrixBlocks(df, ["y", "v", "i"], array_widths={"v": 4}, rows_per_block=10)
+    try:
+        assert blocks.width == 6
+        expected = np.column_stack([pdf["y"], np.stack(pdf["v"]), pdf["i"]])
+        # sums of the columns and of their outer products: any lost, repeated or shuffled value changes them
+        total = blocks.tree_sum(lambda b: np.concatenate([[len(b)], b.sum(axis=0), (b.T @ b).ravel()]))
+        assert total[0] == len(pdf)
+        np.testing.assert_allclose(total[1:7], expected.sum(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(total[7:].reshape(6, 6), expected.T @ expected, rtol=1e-12)
+        rows = blocks.map_frames(lambda b: pd.DataFrame({"y": b[:, 0], "i": b[:, 5]}), "y double, i double")
+        got = rows.toPandas().sort_values(["i", "y"]).to_numpy()
+        want = pdf[["y", "i"]].astype(float).sort_values(["i", "y"]).to_numpy()
+        np.testing.assert_array_equal(got, want)
+        parts = blocks.partials(lambda b: np.array([len(b)]))
+        assert len(parts) == blocks.n_blocks and sum(p[0] for p in parts) == len(pdf)
+        assert max(p[0] for p in parts) == 10  # blocks of rows_per_block rows (the last of a partition less)
+    finally:
+        blocks.unpersist()
+
+
+def test_array_column_needs_its_width(frame):
+    df, _ = frame
+    with pytest.raises(ValueError, match="array_widths"):
+        MatrixBlocks(df, ["y", "v"])
