@@ -87,7 +87,7 @@ def add_non_emailers(train: DataFrame, test: DataFrame, variables: list[str], gr
         for i, n in enumerate(sizes, start=1):
             sample = units.where(F.col("has_emails") | (F.col("draw_rank") <= n))
             model = fit_churn_model(sample, f"plus_{n}", variables, label_col, max_iter=max_iter, tol=tol)
-            n_train[n] = int(model.glm.summary.numInstances)
+            n_train[n] = model.n_train
             scored = model.transform(scored, score_col=f"p_plus_{n}")
             log(f"  [{i}/{len(sizes)}] n added {n:>7}: {n_train[n]} training units, "
                 f"{model.n_iter} IRLS iterations, {time.time() - started:.1f} s elapsed")

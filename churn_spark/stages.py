@@ -213,7 +213,7 @@ def run_models_stage(ctx) -> dict[str, Any]:
                      model_version=lake.run_id)
     units.unpersist()
     counts = {name: model.n_iter for name, model in models.items()}
-    print(f"models: {len(variables)} variables, k = {k}; IRLS iterations {counts}")
+    print(f"models: {len(variables)} variables, k = {k}; Newton iterations {counts}")
     return {"variables": variables, "k": k, "iterations": counts}
 
 

@@ -1,4 +1,4 @@
-"""The two churn models (Spark GLM, binomial/logit) against statsmodels and scikit-learn."""
+"""The two churn models (distributed Newton logistic regression) against statsmodels and scikit-learn."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from pyspark.ml import PipelineModel
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import functions as F
 from sklearn.linear_model import LogisticRegression
@@ -14,6 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from churn_spark.model import (
     STRUCTURED,
     STRUCTURED_TEXT,
+    ChurnLogisticModel,
+    ChurnLogisticRegression,
     ChurnModel,
     coefficients_frame,
     fit_churn_model,
@@ -91,7 +93,14 @@ def test_probabilities_and_scoring_columns(fitted):
     assert not any(c.startswith(("features_", "concepts_k_")) for c in scored.columns)
     ordered = pdf.sort_values("unit_id")
     ref = sm.Logit(ordered["churn"].to_numpy(), _design(ordered, K)).fit(disp=0, method="newton", tol=1e-12)
-    np.testing.assert_allclose(scored["p_structured_text"], ref.predict(), rtol=1e-5)
+    np.testing.assert_allclose(scored["p_structured_text"], ref.predict(), rtol=0, atol=1e-6)
+    structured_ref = sm.Logit(ordered["churn"].to_numpy(), _design(ordered, 0)).fit(
+        disp=0, method="newton", tol=1e-12)
+    np.testing.assert_allclose(scored["p_structured"], structured_ref.predict(), rtol=0, atol=1e-6)
+    X = ordered[VARIABLES].to_numpy()
+    sk = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit((X - X.mean(0)) / X.std(0), ordered["churn"])
+    np.testing.assert_allclose(scored["p_structured"], sk.predict_proba((X - X.mean(0)) / X.std(0))[:, 1],
+                               rtol=0, atol=1e-6)
 
 
 def test_coefficients_frame_and_save_load(fitted, spark, tmp_path):
@@ -106,10 +115,45 @@ def test_coefficients_frame_and_save_load(fitted, spark, tmp_path):
     reloaded = PipelineModel.load(path)
     before = [r["p_churn"] for r in text.pipeline_model.transform(df).orderBy("unit_id").collect()]
     after = [r["p_churn"] for r in reloaded.transform(df).orderBy("unit_id").collect()]
-    np.testing.assert_allclose(after, before, rtol=1e-12)
+    np.testing.assert_array_equal(after, before)
+    stage = reloaded.stages[0]
+    assert isinstance(stage, ChurnLogisticModel)
+    assert stage.getOrDefault("coefficients") == text.logistic.getOrDefault("coefficients")
+    assert stage.getOrDefault("k") == K and stage.getOrDefault("conceptsCol") == "concepts"
 
 
 def test_text_model_needs_a_concepts_column(fitted):
     _, df, *_ = fitted
     with pytest.raises(ValueError, match="concepts_col"):
         fit_churn_model(df, STRUCTURED_TEXT, VARIABLES, k=3)
+
+
+def test_scoring_is_a_column_expression_and_nulls_give_null(fitted, spark):
+    _, df, _, text = fitted
+    scored = text.transform(df)
+    plan = scored._jdf.queryExecution().executedPlan().toString()
+    assert "EvalPython" not in plan            # no Python UDF (Batch/ArrowEvalPython) on millions of rows
+    with_null = df.withColumn("tenure", F.when(F.col("unit_id").endswith("7"), None).otherwise(F.col("tenure")))
+    rows = text.transform(with_null).collect()
+    assert sum(r["p_churn"] is None for r in rows) == sum(r["unit_id"].endswith("7") for r in rows) > 0
+    assert all(r["p_churn"] is not None for r in rows if not r["unit_id"].endswith("7"))
+
+
+def test_estimator_in_a_pipeline_and_concepts_as_array(fitted):
+    pdf, df, _, text = fitted
+    estimator = ChurnLogisticRegression(inputCols=VARIABLES, conceptsCol="concepts", k=K, labelCol="churn")
+    as_array = df.withColumn("concepts", vector_to_array("concepts"))     # array<double>, as analysts store it
+    pipeline_model = Pipeline(stages=[estimator]).fit(as_array)
+    np.testing.assert_allclose(pipeline_model.stages[0].getOrDefault("coefficients"),
+                               text.logistic.getOrDefault("coefficients"), rtol=1e-10)
+    assert pipeline_model.stages[0].summary.n == len(pdf)
+
+
+def test_concepts_must_be_there_and_long_enough(fitted):
+    _, df, *_ = fitted
+    with pytest.raises(ValueError, match="holds only 6 concepts"):
+        fit_churn_model(df, STRUCTURED_TEXT, VARIABLES, concepts_col="concepts", k=7)
+    with pytest.raises(ValueError, match="'loadings' is not a column"):
+        fit_churn_model(df, STRUCTURED_TEXT, VARIABLES, concepts_col="loadings", k=3)
+    with pytest.raises(ValueError, match="need conceptsCol"):
+        ChurnLogisticRegression(inputCols=VARIABLES, k=2).fit(df)
