@@ -7,17 +7,19 @@ import re
 
 import numpy as np
 import opencc
+import pandas as pd
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 
 from churn_spark.config import load_config
 from churn_spark.lake import Lake
 from churn_spark.synth.text import TOPICS, render_emails, render_emails_with_pii
+from churn_spark.text.aggregate import aggregate_unit_vectors, training_emails
 from churn_spark.text.cleaning import PII_TYPES, EmailCleaner, normalize_width_script_case
 from churn_spark.text.normalize import TermNormalizer
 from churn_spark.text.review import review_terms
 from churn_spark.text.segment import ChineseSegmenter
-from churn_spark.text.stage import emails_to_terms, run_text_stage
+from churn_spark.text.stage import build_text_stages, emails_to_terms, run_text_stage
 from churn_spark.text.weighting import LogTfIdf
 
 USER_DICT = "明河日报 5000 n\n投递员 5000 n\n送报员 5000 n\n"
@@ -78,7 +80,23 @@ def test_fused_single_pass_equals_the_stage_by_stage_pipeline(fitted, emails):
 
 
 # ---------------------------------------------------------------------------------------
-# the stage function on a lake of generated emails that contain personal data
+# the stage function on a lake of generated emails that contain personal data; a third of
+# them fall in no unit's window (too old, or from customers without a unit)
+
+OBSERVATION_SCHEMA = ("unit_id string, customer_id string, cutoff_date date, window_start date, split string, "
+                      "churn int")
+
+
+def _windowed_email_ids(emails: list[tuple], observations: list[tuple], window_days: int) -> set[str]:
+    """The rule of DATA_CONTRACT.md in pandas: ``start < day(sent_at) <= cutoff_date`` for some unit."""
+    e = pd.DataFrame(emails, columns=["email_id", "customer_id", "sent_at", "subject", "body"])
+    o = pd.DataFrame(observations, columns=["unit_id", "customer_id", "cutoff_date", "window_start", "split",
+                                            "churn"])
+    pairs = e.merge(o, on="customer_id")
+    cutoff = pd.to_datetime(pairs["cutoff_date"])
+    start = pd.to_datetime(pairs["window_start"]).fillna(cutoff - pd.Timedelta(days=window_days))
+    day = pd.to_datetime(pairs["sent_at"]).dt.normalize()
+    return set(pairs.loc[(day > start) & (day <= cutoff), "email_id"])
 
 
 @pytest.fixture(scope="module")
@@ -93,27 +111,61 @@ def stage_run(spark, tmp_path_factory):
     rendered = render_emails_with_pii(rng.dirichlet(np.ones(len(TOPICS)), size=120), rng, 0.2)
     emails, pii = [], {}
     for i, (subject, body, values) in enumerate(rendered):
-        customer = f"c{i % 40}"
+        customer = f"c{i % 44}"  # c40..c43 have no unit
         sent = dt.datetime(2024, 1, 1, 9) + dt.timedelta(days=i % 90, hours=i % 7)
         emails.append((f"e{i}", customer, sent, subject, body))
         pii[f"e{i}"] = values
-    observations = [(f"u{c}", f"c{c}", dt.date(2024, 3, 31), None, "train" if c % 4 else "test", c % 3 % 2)
-                    for c in range(40)] + [("u_none", "c_none", dt.date(2024, 3, 31), None, "test", 0)]
+    # window (Jan 31, Mar 31]; every 10th customer's unit has no label (scored later, by the score stage);
+    # c5 has a second unit with its own window_start: its window (Jan 1, Jan 20] holds older emails
+    observations = [(f"u{c}", f"c{c}", dt.date(2024, 3, 31), None, "train" if c % 4 else "test",
+                     None if c % 10 == 9 else c % 3 % 2) for c in range(40)]
+    observations += [("u5_jan", "c5", dt.date(2024, 1, 20), dt.date(2024, 1, 1), "train", 1),
+                     ("u_none", "c_none", dt.date(2024, 3, 31), None, "test", 0)]
     lake = Lake(spark, cfg)
     email_schema = "email_id string, customer_id string, sent_at timestamp, subject string, body string"
     lake.write(spark.createDataFrame(emails, email_schema), "emails")
-    lake.write(spark.createDataFrame(observations, "unit_id string, customer_id string, cutoff_date date, "
-                                     "window_start date, split string, churn int"), "observations")
+    lake.write(spark.createDataFrame(observations, OBSERVATION_SCHEMA), "observations")
     result = run_text_stage(spark, lake, cfg)
-    return lake, result, pii, cfg
+    windowed = _windowed_email_ids(emails, observations, cfg.text.window_days)
+    return lake, result, pii, cfg, emails, observations, windowed
+
+
+def test_only_emails_in_some_units_window_are_segmented(stage_run):
+    lake, result, _, cfg, emails, observations, windowed = stage_run
+    unlabelled = _windowed_email_ids(emails, [o for o in observations if o[5] is None], cfg.text.window_days)
+    labelled = _windowed_email_ids(emails, [o for o in observations if o[5] is not None], cfg.text.window_days)
+    # the fixture covers every case: skipped emails, emails only a unit without a label uses
+    assert 30 < len(windowed) < len(emails) - 30 and unlabelled - labelled
+    assert {r.email_id for r in lake.read("email_terms").collect()} == windowed
+    assert result["emails"] == len(windowed)
+    assert result["emails_outside_windows"] == len(emails) - len(windowed)
+
+
+def test_vocabulary_and_doc_vectors_equal_those_from_every_email(stage_run, spark):
+    """Segmenting every email (as before the semi-join) gives the same vocabulary and unit vectors."""
+    lake, _, _, cfg, _, _, _ = stage_run
+    observations, window_days = lake.read("observations"), cfg.text.window_days
+    stages = build_text_stages(cfg)
+    every_email = emails_to_terms(lake.read("emails"), stages.cleaner, stages.segmenter, stages.normalizer)
+    model = stages.weighting.fit(training_emails(every_email, observations, window_days))
+    stored = lake.read("vocabulary").toPandas().sort_values("term").reset_index(drop=True)
+    expected = model.vocabulary.sort_values("term").reset_index(drop=True)
+    assert list(stored["term"]) == list(expected["term"]) and list(stored["reason"]) == list(expected["reason"])
+    reference = {r.unit_id: r for r in aggregate_unit_vectors(model.transform(every_email), observations,
+                                                              window_days).collect()}
+    stored_units = {r.unit_id: r for r in lake.read("doc_vectors").collect()}
+    assert set(stored_units) == set(reference) and sum(r.n_emails for r in reference.values()) > 30
+    for unit, row in stored_units.items():
+        assert (row.n_emails, row.has_emails) == (reference[unit].n_emails, reference[unit].has_emails)
+        np.testing.assert_allclose(row.vector.toArray(), reference[unit].vector.toArray(), rtol=1e-12)
 
 
 def test_stage_writes_the_tables_and_reports_counts(stage_run):
-    lake, result, pii, cfg = stage_run
+    lake, result, pii, cfg, _, observations, windowed = stage_run
     assert {"email_terms", "vocabulary", "doc_vectors", "text_masking"} <= set(lake.list())
     assert lake.read("email_terms").columns == ["email_id", "customer_id", "sent_at", "terms"]
-    assert result["emails"] == lake.read("email_terms").count() == 120
-    assert result["units"] == 41 and 0 < result["units_with_emails"] < 41
+    assert result["emails"] == lake.read("email_terms").count() == len(windowed)
+    assert result["units"] == len(observations) and 0 < result["units_with_emails"] < len(observations)
     assert result["vocabulary_size"] == lake.read("vocabulary").filter("not excluded").count() > 20
     vocab = {r.term: r.reason for r in lake.read("vocabulary").collect()}
     assert vocab["是"] == "stopword" and vocab["问题"] == "manual"
@@ -123,7 +175,7 @@ def test_stage_writes_the_tables_and_reports_counts(stage_run):
     assert doc.first().vector.size == result["vocabulary_size"]
     masking = {r.pii_type: r["count"] for r in lake.read("text_masking").collect()}
     assert masking == result["masked"] and set(masking) == set(PII_TYPES)
-    written = sum(len(values) for values in pii.values())
+    written = sum(len(pii[email_id]) for email_id in windowed)  # the counts cover the processed emails
     assert sum(masking.values()) >= written > 30
     model = PipelineModel.load(result["model_path"])
     assert model.stages[1].getOrDefault("dictionaryVersion") == result["dictionary_version"]
@@ -132,11 +184,12 @@ def test_stage_writes_the_tables_and_reports_counts(stage_run):
 
 
 def test_no_personal_data_in_any_silver_table(stage_run):
-    lake, _, pii, _ = stage_run
+    lake, _, pii, _, _, _, windowed = stage_run
     terms = {r.email_id: r.terms for r in lake.read("email_terms").collect()}
     vocabulary = [r.term for r in lake.read("vocabulary").collect()]
     checked = 0
-    for email_id, values in pii.items():
+    for email_id in windowed:
+        values = pii[email_id]
         joined, spaced = "".join(terms[email_id]), " ".join(terms[email_id])
         for value in values:
             normal = normalize_width_script_case(value)

@@ -40,22 +40,32 @@ def emails_in_windows(emails: DataFrame, observations: DataFrame, window_days: i
     ``emails`` except ``customer_id``. ``how="left"`` keeps units without emails (email
     columns null).
     """
-    o = observations.alias("o")
-    e = emails.alias("e")
-    window_start = F.col("o.window_start") if "window_start" in observations.columns else None
-    condition = (F.col("o.customer_id") == F.col("e.customer_id")) & in_window(
-        F.col("e.sent_at"), F.col("o.cutoff_date"), window_start, window_days)
+    o, e = observations.alias("o"), emails.alias("e")
     unit_cols = [F.col(f"o.{c}") for c in UNIT_COLUMNS if c in observations.columns]
     email_cols = [F.col(f"e.{c}") for c in emails.columns if c != "customer_id"]
-    return o.join(e, condition, how).select(*unit_cols, *email_cols)
+    return o.join(e, _email_in_unit_window(observations, window_days), how).select(*unit_cols, *email_cols)
+
+
+def emails_in_any_window(emails: DataFrame, observations: DataFrame, window_days: int) -> DataFrame:
+    """The rows of ``emails`` that fall in the window of at least one unit of ``observations``.
+
+    A distributed left semi-join on ``customer_id`` plus the window rule: each email at most
+    once, with its own columns only; no data goes to the driver.
+    """
+    e, o = emails.alias("e"), observations.alias("o")
+    return e.join(o, _email_in_unit_window(observations, window_days), "left_semi")
+
+
+def _email_in_unit_window(observations: DataFrame, window_days: int) -> Column:
+    """Join condition between aliases ``o`` (units) and ``e`` (emails): same customer, in the window."""
+    window_start = F.col("o.window_start") if "window_start" in observations.columns else None
+    return (F.col("o.customer_id") == F.col("e.customer_id")) & in_window(
+        F.col("e.sent_at"), F.col("o.cutoff_date"), window_start, window_days)
 
 
 def training_emails(emails: DataFrame, observations: DataFrame, window_days: int) -> DataFrame:
     """The distinct emails that fall in the window of at least one unit with ``split = 'train'``."""
-    train_units = observations.filter(F.col("split") == "train")
-    in_train_windows = emails_in_windows(emails.select("email_id", "customer_id", "sent_at"),
-                                         train_units, window_days).select("email_id")
-    return emails.join(in_train_windows, "email_id", "left_semi")
+    return emails_in_any_window(emails, observations.filter(F.col("split") == "train"), window_days)
 
 
 def _entries(vector) -> tuple[np.ndarray, np.ndarray] | None:

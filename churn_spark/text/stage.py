@@ -2,13 +2,18 @@
 
 :func:`run_text_stage` does, with one pass of Python per email:
 
-1. **clean + segment + normalise** every email in one ``mapInPandas`` (one JVM<->Python
-   crossing; :func:`emails_to_terms`), counting masked personal data with a Spark
-   ``Observation`` during the same pass -> ``email_terms`` (no raw text, no PII) and
-   ``text_masking``;
+1. **clean + segment + normalise** the emails that fall in the window of at least one unit
+   of ``observations`` (any split, and units without a label, which the score stage scores)
+   in one ``mapInPandas`` (one JVM<->Python crossing; :func:`emails_to_terms`) ->
+   ``email_terms`` (no raw text, no PII). The other emails are never used by any unit, so a
+   distributed semi-join (:func:`~churn_spark.text.aggregate.emails_in_any_window`, the same
+   window rule as step 3) drops them before the Python pass. Nothing is lost silently: two Spark
+   ``Observation`` metrics count, in the same job, the emails read and those processed; the
+   difference is reported as ``emails_outside_windows``. Masked personal data is counted
+   during the same pass -> ``text_masking`` (counts over the processed emails only);
 2. **fit** :class:`~churn_spark.text.weighting.LogTfIdf` on the training emails (distinct
    emails in the window of a ``split = 'train'`` unit) -> ``vocabulary``;
-3. **weigh** every email and **sum** per unit over its window -> ``doc_vectors``;
+3. **weigh** every processed email and **sum** per unit over its window -> ``doc_vectors``;
 4. **save** the fitted ``PipelineModel [EmailCleaner, ChineseSegmenter, TermNormalizer,
    LogTfIdfModel]`` under ``<model_dir>/text``: new emails are weighted exactly like the
    training emails (same dictionaries, vocabulary and idf).
@@ -35,7 +40,7 @@ from pyspark.sql import types as T
 
 from churn_spark.config import Config
 from churn_spark.stages import model_dir
-from churn_spark.text.aggregate import aggregate_unit_vectors, training_emails
+from churn_spark.text.aggregate import aggregate_unit_vectors, emails_in_any_window, training_emails
 from churn_spark.text.cleaning import PII_TYPES, EmailCleaner
 from churn_spark.text.dictionaries import dictionary_version, parse_synonyms, parse_term_list, read_text
 from churn_spark.text.normalize import TermNormalizer
@@ -135,8 +140,11 @@ def run_text_stage(spark: SparkSession, lake, cfg: Config) -> dict[str, Any]:
     if missing:
         raise ValueError(f"observations lacks columns {sorted(missing)}")
 
-    # 1. one Python pass per email; masked PII is counted while email_terms is written
-    spread = emails.repartition(_partitions(spark, tc.partitions))
+    # 1. one Python pass per email in some unit's window; masked PII is counted while email_terms is written
+    read = Observation("emails_read")
+    windowed = emails_in_any_window(emails.observe(read, F.count(F.lit(1)).alias("emails")), observations,
+                                    tc.window_days)
+    spread = windowed.repartition(_partitions(spark, tc.partitions))
     processed = emails_to_terms(spread, stages.cleaner, stages.segmenter, stages.normalizer,
                                 with_mask_counts=True)
     masking = Observation("text_masking")
@@ -144,6 +152,7 @@ def run_text_stage(spark: SparkSession, lake, cfg: Config) -> dict[str, Any]:
                                   *[F.sum(f"pii_{k}").alias(k) for k in PII_TYPES])
     lake.write(processed.select(*EMAIL_TERMS_COLUMNS, "terms"), "email_terms")
     metrics = masking.get
+    outside_windows = int(read.get["emails"]) - int(metrics["emails"])
     masked = {kind: int(metrics[kind] or 0) for kind in PII_TYPES}
     lake.write(spark.createDataFrame(list(masked.items()), MASKING_SCHEMA), "text_masking")
     seconds = {"clean_segment": time.perf_counter() - started}
@@ -169,7 +178,8 @@ def run_text_stage(spark: SparkSession, lake, cfg: Config) -> dict[str, Any]:
 
     reasons = vocabulary["reason"].value_counts().to_dict()
     return {
-        "emails": int(metrics["emails"]),
+        "emails": int(metrics["emails"]),  # processed (= rows of email_terms)
+        "emails_outside_windows": outside_windows,  # read but in no unit's window: not processed
         "train_emails": weighting_model.num_docs,
         "terms_seen": len(vocabulary),
         "vocabulary_size": weighting_model.vocabulary_size,
@@ -187,7 +197,8 @@ def run_text_stage(spark: SparkSession, lake, cfg: Config) -> dict[str, Any]:
 def run_text_command(ctx) -> dict[str, Any]:
     """CLI adapter (``churn-spark text``): runs the stage and prints its counts."""
     result = run_text_stage(ctx.spark, ctx.lake, ctx.cfg)
-    print(f"text: {result['emails']:,} emails segmented ({result['train_emails']:,} training emails); "
+    print(f"text: {result['emails']:,} emails segmented ({result['train_emails']:,} training emails; "
+          f"{result['emails_outside_windows']:,} outside every unit's window skipped); "
           f"vocabulary {result['vocabulary_size']:,} of {result['terms_seen']:,} terms seen "
           f"(excluded {result['excluded']}); {result['units_with_emails']:,} of {result['units']:,} units "
           f"have emails; masked {result['masked']}")
