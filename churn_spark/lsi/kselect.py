@@ -89,6 +89,7 @@ from pyspark.sql.window import Window
 from scipy import linalg
 from scipy.special import expit
 
+from churn_spark.blocks import MatrixBlocks
 from churn_spark.selection import _CONSTANT_TOL, _solve_spd
 
 log = logging.getLogger(__name__)
@@ -321,12 +322,13 @@ class _Standardiser:
     mean: np.ndarray  # of the kept entries
     sd: np.ndarray
 
-    def batch(self, pdf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        raw = _matrix(pdf["_x"], self.width)
+    def batch(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A block ``[_y, _f, _x...]`` of :func:`_design_blocks` as ``(x, y, fold)``."""
+        raw = block[:, _X_START:]
         x = np.empty((len(raw), 1 + len(self.keep)))
         x[:, 0] = 1.0
         x[:, 1:] = (raw[:, self.keep] - self.mean) / self.sd
-        return x, pdf["_y"].to_numpy(dtype=float), pdf["_f"].to_numpy(dtype=np.int64)
+        return x, block[:, 0], block[:, 1].astype(np.int64)
 
 
 @dataclass
@@ -344,13 +346,6 @@ class _ModelState:
     converged: bool = False
     done: bool = False
     message: str = ""
-
-
-def _matrix(arrays: pd.Series, width: int) -> np.ndarray:
-    """A pandas column of equal-length arrays as an ``(rows, width)`` float matrix."""
-    if len(arrays) == 0:
-        return np.empty((0, width))
-    return np.stack(arrays.to_numpy()).astype(float, copy=False)
 
 
 def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str, label_col: str, fold_col: str,
@@ -400,6 +395,14 @@ def _fold_counts(design: DataFrame, width: int, folds: int) -> tuple[np.ndarray,
     return n, pos
 
 
+_X_START = 2  # block columns: _y, _f, then the entries of _x
+
+
+def _design_blocks(design: DataFrame, width: int) -> MatrixBlocks:
+    """The design frame as cached float64 blocks ``[_y, _f, _x_1 .. _x_width]`` (converted once)."""
+    return MatrixBlocks(design, ["_y", "_f", "_x"], array_widths={"_x": width})
+
+
 def _merge_moments(a: tuple, b: tuple) -> tuple:
     """Count, mean and sum of squared deviations of two row sets combined (Chan et al.)."""
     n_a, mean_a, m2_a = a
@@ -411,59 +414,54 @@ def _merge_moments(a: tuple, b: tuple) -> tuple:
     return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)
 
 
-def _column_moments(design: DataFrame, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _column_moments(blocks: MatrixBlocks, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (population) standard deviation of each entry of ``_x`` over all rows: one pass."""
 
-    def partial_moments(batches):
-        acc = (0, np.zeros(width), np.zeros(width))
-        for pdf in batches:
-            x = _matrix(pdf["_x"], width)
-            if len(x):
-                mean = x.mean(axis=0)
-                acc = _merge_moments(acc, (len(x), mean, ((x - mean) ** 2).sum(axis=0)))
-        yield pd.DataFrame({"partial": [np.concatenate([[acc[0]], acc[1], acc[2]]).tobytes()]})
+    def block_moments(block: np.ndarray) -> np.ndarray:
+        x = block[:, _X_START:]
+        mean = x.mean(axis=0) if len(x) else np.zeros(width)
+        return np.concatenate([[len(x)], mean, ((x - mean) ** 2).sum(axis=0)])
 
     total = (0, np.zeros(width), np.zeros(width))
-    for row in design.mapInPandas(partial_moments, "partial binary").collect():  # one row per partition
-        part = np.frombuffer(row[0], dtype=np.float64)
+    for part in blocks.partials(block_moments):  # one small vector per block
         total = _merge_moments(total, (part[0], part[1 : width + 1], part[width + 1 :]))
     n, mean, m2 = total
     return mean, np.sqrt(m2 / n)
 
 
-def _newton_pass(design: DataFrame, standardiser: _Standardiser,
+def _newton_pass(blocks: MatrixBlocks, standardiser: _Standardiser,
                  models: list[_ModelState]) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """``(ℓ, U, I)`` of every model at its current β, over its training rows: one Spark job.
 
-    Each partition returns one flat vector, model after model ``[ℓ, U (p), I (p x p)]``;
-    the vectors are summed with ``treeReduce``.
+    Each block gives one flat vector, model after model ``[ℓ, U (p), I (p x p)]``; the
+    vectors are summed with ``treeReduce``. ``I`` is accumulated in float32 (half the time of
+    the dominant ``X'WX`` products): it only sets the direction of the step, while ``ℓ`` and
+    ``U`` stay float64, so the fixed point ``U = 0`` (the maximum-likelihood β) is unchanged.
     """
     specs = [(m.fold, m.width, m.beta) for m in models]
     sizes = [1 + width + width * width for _, width, _ in specs]
 
-    def partial_sums(batches):
+    def partial_sums(block: np.ndarray) -> np.ndarray:
         total = np.zeros(sum(sizes))
-        for pdf in batches:
-            x, y, fold = standardiser.batch(pdf)
-            training: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # rows outside each fold, copied once
-            offset = 0
-            for (f, width, beta), size in zip(specs, sizes, strict=True):
-                if f not in training:
-                    rows = fold != f
-                    training[f] = (x[rows], y[rows])
-                x_f, y_f = training[f]
-                xs = x_f[:, :width]
-                eta = xs @ beta
-                p = expit(eta)
-                xw = xs * np.sqrt(p * (1.0 - p))[:, None]
-                total[offset] += np.sum(y_f * eta - np.logaddexp(0.0, eta))
-                total[offset + 1 : offset + 1 + width] += xs.T @ (y_f - p)
-                total[offset + 1 + width : offset + size] += (xw.T @ xw).ravel()  # X'WX (numpy: syrk)
-                offset += size
-        yield pd.DataFrame({"partial": [total.tobytes()]})
+        x, y, fold = standardiser.batch(block)
+        training: dict[int, tuple] = {}  # rows outside each fold, copied once (float64 and float32)
+        offset = 0
+        for (f, width, beta), size in zip(specs, sizes, strict=True):
+            if f not in training:
+                rows = fold != f
+                training[f] = (x[rows], x[rows].astype(np.float32), y[rows])
+            x_f, x32_f, y_f = training[f]
+            xs = x_f[:, :width]
+            eta = xs @ beta
+            p = expit(eta)
+            xw = x32_f[:, :width] * np.sqrt(p * (1.0 - p)).astype(np.float32)[:, None]
+            total[offset] += np.sum(y_f * eta - np.logaddexp(0.0, eta))
+            total[offset + 1 : offset + 1 + width] += xs.T @ (y_f - p)
+            total[offset + 1 + width : offset + size] += (xw.T @ xw).ravel()  # X'WX (numpy: syrk)
+            offset += size
+        return total
 
-    partials = design.mapInPandas(partial_sums, "partial binary")
-    flat = partials.rdd.map(lambda row: np.frombuffer(row[0], dtype=np.float64)).treeReduce(np.add, depth=2)
+    flat = blocks.tree_sum(partial_sums)
     stats, offset = [], 0
     for (_, width, _), size in zip(specs, sizes, strict=True):
         block = flat[offset : offset + size]
@@ -538,21 +536,20 @@ def auc_by_group(scored: DataFrame, group_col: str, score_col: str, label_col: s
     }
 
 
-def _held_out_aucs(design: DataFrame, standardiser: _Standardiser, models: list[_ModelState]) -> list[float]:
+def _held_out_aucs(blocks: MatrixBlocks, standardiser: _Standardiser, models: list[_ModelState]) -> list[float]:
     """AUC of every model on its held-out fold: one pass writes ``(model, score, label)`` rows, Spark ranks them."""
     specs = [(model_id, m.fold, m.width, m.beta) for model_id, m in enumerate(models)]
 
-    def held_out_scores(batches):
-        for pdf in batches:
-            x, y, fold = standardiser.batch(pdf)
-            parts = []
-            for model_id, f, width, beta in specs:
-                rows = fold == f
-                parts.append(pd.DataFrame({"model": np.full(int(rows.sum()), model_id, dtype=np.int32),
-                                           "score": x[rows, :width] @ beta, "label": y[rows]}))
-            yield pd.concat(parts, ignore_index=True)
+    def held_out_scores(block: np.ndarray) -> pd.DataFrame:
+        x, y, fold = standardiser.batch(block)
+        parts = []
+        for model_id, f, width, beta in specs:
+            rows = fold == f
+            parts.append(pd.DataFrame({"model": np.full(int(rows.sum()), model_id, dtype=np.int32),
+                                       "score": x[rows, :width] @ beta, "label": y[rows]}))
+        return pd.concat(parts, ignore_index=True)
 
-    scored = design.mapInPandas(held_out_scores, "model int, score double, label double")
+    scored = blocks.map_frames(held_out_scores, "model int, score double, label double")
     aucs = auc_by_group(scored, "model", "score", "label")
     return [aucs.get(model_id, math.nan) for model_id in range(len(models))]
 
@@ -586,7 +583,11 @@ def newton_cv_fits(
     design = _design_frame(data, marketing_cols, concepts_col, label_col, fold_col, n_concepts).persist()
     try:
         rows, positives = _fold_counts(design, width, folds)
-        mean, sd = _column_moments(design, width)
+        blocks = _design_blocks(design, width)
+    finally:
+        design.unpersist()
+    try:
+        mean, sd = _column_moments(blocks, width)
         keep = np.flatnonzero(sd > _CONSTANT_TOL * (1.0 + np.abs(mean)))
         if len(keep) < width:
             names = [*marketing_cols, *(f"concept {j}" for j in range(n_concepts))]
@@ -609,7 +610,7 @@ def newton_cv_fits(
             if not active:
                 break
             pass_started = time.perf_counter()
-            stats = _newton_pass(design, standardiser, active)
+            stats = _newton_pass(blocks, standardiser, active)
             for model, (loglik, gradient, information) in zip(active, stats, strict=True):
                 _advance(model, loglik, gradient, information, tol, last_pass=iteration == max_iter)
             log.info("newton pass %d: %d active models, %d still iterating, %.1f s", iteration, len(active),
@@ -620,11 +621,11 @@ def newton_cv_fits(
                         len(failed), max_iter, failed)
 
         auc_started = time.perf_counter()
-        aucs = _held_out_aucs(design, standardiser, models)
+        aucs = _held_out_aucs(blocks, standardiser, models)
         log.info("newton: held-out AUCs %.1f s; total %.1f s", time.perf_counter() - auc_started,
                  time.perf_counter() - started)
     finally:
-        design.unpersist()
+        blocks.unpersist()
     return [
         FoldFit(m.k, m.fold, _original_units(m, standardiser, n_marketing), m.loglik, m.n_iter, m.converged, auc,
                 m.message)
