@@ -274,13 +274,13 @@ def run_score_stage(ctx) -> dict[str, Any]:
 
     from churn_spark.lsi import LatentSemanticIndexingModel
     from churn_spark.model import PROBABILITY_COL
-    from churn_spark.text.aggregate import aggregate_unit_vectors
+    from churn_spark.text.aggregate import aggregate_unit_vectors, emails_in_any_window
     from churn_spark.text.stage import emails_to_terms
 
     cfg, lake = ctx.cfg, ctx.lake
     manifest = read_manifest(cfg)
     pending = lake.read("observations").where(F.col(LABEL).isNull())
-    emails = lake.read("emails").join(pending.select("customer_id").distinct(), "customer_id", "left_semi")
+    emails = emails_in_any_window(lake.read("emails"), pending, manifest["window_days"])  # only these count
     cleaner, segmenter, normalizer, weighting = PipelineModel.load(artefact_path(cfg, "text")).stages
     # emails the text stage already segmented (same fitted stages) are taken from email_terms;
     # only emails that arrived since are cleaned and segmented here
