@@ -90,7 +90,7 @@ def add_non_emailers(train: DataFrame, test: DataFrame, variables: list[str], gr
             n_train[n] = model.n_train
             scored = model.transform(scored, score_col=f"p_plus_{n}")
             log(f"  [{i}/{len(sizes)}] n added {n:>7}: {n_train[n]} training units, "
-                f"{model.n_iter} IRLS iterations, {time.time() - started:.1f} s elapsed")
+                f"{model.n_iter} Newton iterations, {time.time() - started:.1f} s elapsed")
     finally:
         units.unpersist()
 
