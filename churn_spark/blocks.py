@@ -119,5 +119,38 @@ class MatrixBlocks:
         rows = self.frame.mapInPandas(per_block, "partial binary").collect()
         return [np.frombuffer(row[0], dtype=np.float64) for row in rows]
 
+    def column_moments(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, and per matrix column the mean, population standard deviation and NaN count (nulls).
+
+        One pass; each block's moments are merged pairwise (Chan, Golub & LeVeque), which stays
+        accurate for columns with a large mean. Means and deviations are NaN for columns with NaNs.
+        """
+        width = self.width
+
+        def block_moments(block: np.ndarray) -> np.ndarray:
+            mean = block.mean(axis=0) if len(block) else np.zeros(width)
+            return np.concatenate([[len(block)], mean, ((block - mean) ** 2).sum(axis=0),
+                                   np.isnan(block).sum(axis=0)])
+
+        total = (0, np.zeros(width), np.zeros(width))
+        nans = np.zeros(width)
+        for part in self.partials(block_moments):  # one small vector per block
+            total = merge_moments(total, (part[0], part[1 : width + 1], part[width + 1 : 2 * width + 1]))
+            nans += part[2 * width + 1 :]
+        n, mean, m2 = total
+        sd = np.sqrt(m2 / n) if n else np.full(width, np.nan)
+        return int(n), mean, sd, nans.astype(np.int64)
+
     def unpersist(self) -> None:
         self.frame.unpersist()
+
+
+def merge_moments(a: tuple, b: tuple) -> tuple:
+    """Count, mean and sum of squared deviations of two row sets combined (Chan et al.)."""
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
+    n = n_a + n_b
+    if n == 0:
+        return a
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)

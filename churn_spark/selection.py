@@ -157,29 +157,27 @@ class _Design:
         self.passes = 0
         selected = [F.col(label).cast("double").alias("_y")]
         selected += [F.col(c).cast("double").alias(f"_x{i}") for i, c in enumerate(self.columns)]
-        data = df.select(*selected).where(F.col("_y").isNotNull()).cache()
-        # one job: counts, label check, null check, means and standard deviations
-        aggs = [F.count(F.lit(1)).alias("n"), F.sum("_y").alias("n_pos"),
-                F.sum((~F.col("_y").isin(0.0, 1.0)).cast("long")).alias("bad_labels")]
-        for i in range(len(self.columns)):
-            x = F.col(f"_x{i}")
-            aggs += [F.mean(x).alias(f"m{i}"), F.stddev_pop(x).alias(f"s{i}"),
-                     F.sum(x.isNull().cast("long")).alias(f"z{i}")]
-        row = data.agg(*aggs).first()
-        self.n = int(row["n"])
-        self.n_pos = int(row["n_pos"] or 0)
-        if row["bad_labels"]:
-            raise ValueError(f"label {label!r} must be 0/1; {row['bad_labels']} rows are not")
+        # the passes read float64 blocks [y, x_0 .. x_p-1] cached on the executors; the checks,
+        # means and standard deviations come from the blocks too (one cheap pass each)
+        self.blocks = MatrixBlocks(df.select(*selected).where(F.col("_y").isNotNull()),
+                                   ["_y", *(f"_x{i}" for i in range(len(self.columns)))])
+        self.n, mean, sd, nulls = self.blocks.column_moments()
+        if self.n == 0:
+            self.blocks.unpersist()
+            raise ValueError(f"label {label!r} needs both classes (n=0, positives=0)")
+        labels = self.blocks.tree_sum(lambda b: np.array([b[:, 0].sum(), np.sum((b[:, 0] != 0) & (b[:, 0] != 1))]))
+        self.n_pos, bad_labels = int(labels[0]), int(labels[1])
+        if bad_labels:
+            self.blocks.unpersist()
+            raise ValueError(f"label {label!r} must be 0/1; {bad_labels} rows are not")
         if self.n == 0 or self.n_pos in (0, self.n):
+            self.blocks.unpersist()
             raise ValueError(f"label {label!r} needs both classes (n={self.n}, positives={self.n_pos})")
-        with_nulls = [c for i, c in enumerate(self.columns) if row[f"z{i}"]]
+        with_nulls = [c for i, c in enumerate(self.columns) if nulls[1 + i]]
         if with_nulls:
+            self.blocks.unpersist()
             raise ValueError(f"columns with nulls (impute them first, e.g. MarketingEncoder): {with_nulls}")
-        self.mean = np.array([row[f"m{i}"] for i in range(len(self.columns))], dtype=float)
-        self.sd = np.array([row[f"s{i}"] for i in range(len(self.columns))], dtype=float)
-        # the passes read float64 blocks [y, x_0 .. x_p-1] cached on the executors
-        self.blocks = MatrixBlocks(data, ["_y", *(f"_x{i}" for i in range(len(self.columns)))])
-        data.unpersist()
+        self.mean, self.sd = mean[1:], sd[1:]
 
     def constant_columns(self) -> list[int]:
         return [i for i in range(len(self.columns))

@@ -42,3 +42,19 @@ def test_array_column_needs_its_width(frame):
     df, _ = frame
     with pytest.raises(ValueError, match="array_widths"):
         MatrixBlocks(df, ["y", "v"])
+
+
+def test_column_moments_match_numpy_and_count_nulls(spark):
+    rng = np.random.default_rng(5)
+    values = rng.normal(1e6, 3.0, size=(57, 3))  # a large mean: the pairwise merge must keep the deviation
+    pdf = pd.DataFrame(values, columns=["a", "b", "c"])
+    pdf.loc[[4, 9], "c"] = None
+    df = spark.createDataFrame(pdf.astype(object).where(pdf.notna(), None), "a double, b double, c double")
+    blocks = MatrixBlocks(df.repartition(3), ["a", "b", "c"], rows_per_block=8)
+    try:
+        n, mean, sd, nans = blocks.column_moments()
+    finally:
+        blocks.unpersist()
+    assert n == 57 and list(nans) == [0, 0, 2]
+    np.testing.assert_allclose(mean[:2], values[:, :2].mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(sd[:2], values[:, :2].std(axis=0), rtol=1e-9)

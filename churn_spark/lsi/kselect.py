@@ -403,32 +403,6 @@ def _design_blocks(design: DataFrame, width: int) -> MatrixBlocks:
     return MatrixBlocks(design, ["_y", "_f", "_x"], array_widths={"_x": width})
 
 
-def _merge_moments(a: tuple, b: tuple) -> tuple:
-    """Count, mean and sum of squared deviations of two row sets combined (Chan et al.)."""
-    n_a, mean_a, m2_a = a
-    n_b, mean_b, m2_b = b
-    n = n_a + n_b
-    if n == 0:
-        return a
-    delta = mean_b - mean_a
-    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)
-
-
-def _column_moments(blocks: MatrixBlocks, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and (population) standard deviation of each entry of ``_x`` over all rows: one pass."""
-
-    def block_moments(block: np.ndarray) -> np.ndarray:
-        x = block[:, _X_START:]
-        mean = x.mean(axis=0) if len(x) else np.zeros(width)
-        return np.concatenate([[len(x)], mean, ((x - mean) ** 2).sum(axis=0)])
-
-    total = (0, np.zeros(width), np.zeros(width))
-    for part in blocks.partials(block_moments):  # one small vector per block
-        total = _merge_moments(total, (part[0], part[1 : width + 1], part[width + 1 :]))
-    n, mean, m2 = total
-    return mean, np.sqrt(m2 / n)
-
-
 def _newton_pass(blocks: MatrixBlocks, standardiser: _Standardiser,
                  models: list[_ModelState]) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """``(ℓ, U, I)`` of every model at its current β, over its training rows: one Spark job.
@@ -587,7 +561,8 @@ def newton_cv_fits(
     finally:
         design.unpersist()
     try:
-        mean, sd = _column_moments(blocks, width)
+        _, mean, sd, _ = blocks.column_moments()
+        mean, sd = mean[_X_START:], sd[_X_START:]
         keep = np.flatnonzero(sd > _CONSTANT_TOL * (1.0 + np.abs(mean)))
         if len(keep) < width:
             names = [*marketing_cols, *(f"concept {j}" for j in range(n_concepts))]
