@@ -12,9 +12,16 @@ unit), cached, and decomposed at rank ``k`` by
 
 Accuracy is measured against ``scipy.sparse.linalg.svds`` (ARPACK to machine precision, the
 reference): the largest relative error over the top-k singular values, and the largest
-principal angle between the top-``k`` (and top-``k/2``) right singular subspaces.
+principal angle between the top-``k`` (and top-``k/2``) right singular subspaces. The
+measurement is :func:`churn_spark.bench_svd.compare_svd_methods`, shared with ``make bench``.
 
     .venv/bin/python bench/bench_svd.py --sizes 100k [1M] --k 200 --out bench/results_svd.json
+
+``--warehouse DIR`` instead compares the methods on the LSI matrix of a finished pipeline run
+kept in ``DIR`` (``make bench BENCH_ARGS=--keep`` keeps them; the same comparison ``make bench``
+runs after each size): :func:`churn_spark.bench_svd.compare_on_lake`.
+
+    .venv/bin/python bench/bench_svd.py --warehouse /tmp/wh_100k --k 200 --out /tmp/svd_100k.json
 
 Results go to ``--out`` as JSON and are printed as a Markdown table. Not part of the tests.
 
@@ -31,21 +38,25 @@ import logging
 import os
 import platform
 import sys
-import threading
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import scipy.linalg
 import scipy.sparse as sp
 from pyspark import cloudpickle
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
 
-from churn_spark.lsi.svd import arpack_svd, csr_to_arrow_vectors, fix_signs, randomized_svd
+from churn_spark.bench_svd import (
+    JOB_COUNTING_CONF,
+    compare_on_lake,
+    compare_svd_methods,
+    markdown_table,
+    timed,
+)
+from churn_spark.lsi.svd import csr_to_arrow_vectors
 
 
 @dataclass(frozen=True)
@@ -162,59 +173,6 @@ def synthetic_matrix(shape: CorpusShape, seed: int) -> sp.csr_matrix:
 # ---------------------------------------------------------------------------------------
 
 
-def _accuracy(s: np.ndarray, v: np.ndarray, ref_s: np.ndarray, ref_v: np.ndarray) -> dict:
-    k = min(len(s), len(ref_s))
-    half = k // 2
-    rel = np.abs(s[:k] - ref_s[:k]) / ref_s[:k]
-    return {
-        "max_rel_err_s": float(rel.max()),
-        "max_rel_err_s_top_half": float(rel[:half].max()),
-        "max_angle_deg_top_k": float(np.degrees(scipy.linalg.subspace_angles(v[:, :k], ref_v[:, :k]).max())),
-        "max_angle_deg_top_half": float(np.degrees(scipy.linalg.subspace_angles(v[:, :half], ref_v[:, :half]).max())),
-    }
-
-
-def _timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
-
-
-def _spark_timed(spark: SparkSession, fn, *args, timeout: float | None = None, **kwargs):
-    """Run ``fn`` in its own Spark job group: (result | None if cancelled, seconds, number of jobs).
-
-    With ``timeout``, the group's jobs are cancelled after that many seconds.
-    """
-    sc = spark.sparkContext
-    group = f"bench-{time.time_ns()}"
-    sc.setJobGroup(group, "bench_svd", interruptOnCancel=True)
-    timer = threading.Timer(timeout, sc.cancelJobGroup, args=(group,)) if timeout else None
-    if timer:
-        timer.start()
-    start = time.perf_counter()
-    try:
-        result = fn(*args, **kwargs)
-    except Exception as err:  # py4j error of a cancelled job
-        if timeout is None or time.perf_counter() - start < timeout:
-            raise
-        _log(f"cancelled after {timeout:.0f} s: {type(err).__name__}")
-        result = None
-    finally:
-        if timer:
-            timer.cancel()
-        sc.setLocalProperty("spark.jobGroup.id", None)
-    seconds = time.perf_counter() - start
-    return result, seconds, len(sc.statusTracker().getJobIdsForGroup(group))
-
-
-def _warm_up_python_workers(frame: DataFrame) -> None:
-    """Start the Python workers and import pyarrow/scipy there, so no method pays for it."""
-    from churn_spark.lsi.svd import row_blocks
-
-    row_blocks(frame.limit(100), "v").unpersist()
-    frame.limit(100).rdd.map(lambda row: row[0].size).count()
-
-
 def bench_size(
     spark: SparkSession,
     shape: CorpusShape,
@@ -226,61 +184,18 @@ def bench_size(
     with_sklearn: bool,
     arpack_timeout: float = 2400.0,
 ) -> dict:
-    """Time every method on one synthetic matrix and measure its accuracy against scipy."""
-    from scipy.sparse.linalg import svds
-    from sklearn.decomposition import TruncatedSVD
-
-    entry: dict = {"size": shape.name, **asdict(shape), "runs": []}
+    """Time every method on one synthetic matrix and measure its accuracy against scipy
+    (:func:`churn_spark.bench_svd.compare_svd_methods`)."""
+    entry: dict = {"size": shape.name, **asdict(shape)}
     frame = synthetic_frame(spark, shape, seed).cache()
-    _, entry["spark_generate_seconds"] = _timed(frame.count)
-    matrix, entry["driver_generate_seconds"] = _timed(synthetic_matrix, shape, seed)
+    _, entry["spark_generate_seconds"] = timed(frame.count)
+    matrix, entry["driver_generate_seconds"] = timed(synthetic_matrix, shape, seed)
     entry["nnz_per_unit"] = matrix.nnz / matrix.shape[0]
     entry["max_term_unit_share"] = float(matrix.getnnz(axis=0).max() / matrix.shape[0])
     _log(f"[{shape.name}] {matrix.shape[0]} x {matrix.shape[1]}, nnz/unit {entry['nnz_per_unit']:.1f}")
-
-    (_, ref_s, ref_vt), ref_seconds = _timed(svds, matrix, k=k, tol=0, random_state=seed)
-    order = np.argsort(ref_s)[::-1]
-    ref_s, ref_v = ref_s[order], fix_signs(ref_vt[order].T)
-    entry["reference"] = {
-        "method": "scipy.sparse.linalg.svds (ARPACK, tol=0)",
-        "seconds": ref_seconds,
-        "s_1": float(ref_s[0]),
-        "s_k": float(ref_s[-1]),
-        "s_k_over_s_1": float(ref_s[-1] / ref_s[0]),
-    }
-    _log(f"[{shape.name}] reference: {ref_seconds:.1f} s")
-
-    def record(method: str, seconds: float, s: np.ndarray, v: np.ndarray, jobs: int | None = None) -> None:
-        run_ = {"method": method, "seconds": seconds, **_accuracy(s, v, ref_s, ref_v)}
-        if jobs is not None:
-            run_["spark_jobs"] = jobs
-        entry["runs"].append(run_)
-        _log(f"[{shape.name}] {method}: {seconds:.1f} s" + (f", {jobs} Spark jobs" if jobs is not None else ""))
-
-    _warm_up_python_workers(frame)
-    result, seconds, jobs = _spark_timed(
-        spark,
-        randomized_svd,
-        frame,
-        "v",
-        k,
-        oversampling=oversampling,
-        power_iterations=power_iterations,
-        seed=seed,
-    )
-    record("spark-randomized", seconds, result.singular_values, result.term_loadings, jobs)
-    if with_arpack:
-        result, seconds, jobs = _spark_timed(spark, arpack_svd, frame, "v", k, timeout=arpack_timeout)
-        if result is None:
-            entry["runs"].append({"method": "spark-arpack", "seconds": seconds, "timed_out": True, "spark_jobs": jobs})
-            _log(f"[{shape.name}] spark-arpack: cancelled after {seconds:.0f} s ({jobs} jobs)")
-        else:
-            record("spark-arpack", seconds, result.singular_values, result.term_loadings, jobs)
-    if with_sklearn:
-        for algorithm in ("randomized", "arpack"):
-            svd = TruncatedSVD(n_components=k, algorithm=algorithm, random_state=seed)
-            _, seconds = _timed(svd.fit, matrix)
-            record(f"sklearn-{algorithm}", seconds, svd.singular_values_, fix_signs(svd.components_.T))
+    entry.update(compare_svd_methods(spark, frame, "v", matrix, k, oversampling=oversampling,
+                                     power_iterations=power_iterations, seed=seed, with_arpack=with_arpack,
+                                     with_sklearn=with_sklearn, arpack_timeout=arpack_timeout))
     frame.unpersist()
     return entry
 
@@ -383,7 +298,7 @@ def run_kselect(
     marketing = [c for c in frame.columns if c.startswith("m")]
     results: dict = {"units": units, "k_grid": grid, "folds": folds, "runs": []}
     for classifier in classifiers:
-        selection, seconds = _timed(
+        selection, seconds = timed(
             select_k, frame, "concepts", marketing, "churn", grid, folds, seed, "one_se", classifier=classifier
         )
         best = max(selection.scores, key=lambda s: s.mean_auc)
@@ -446,13 +361,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["100k"], choices=sorted(SHAPES))
     parser.add_argument("--k", type=int, default=200)
     parser.add_argument("--out", default="bench/results_svd.json")
-    parser.add_argument("--oversampling", type=int, default=600)
-    parser.add_argument("--power-iterations", type=int, default=15)
+    # --warehouse uses the pipeline's lsi.oversampling / lsi.power_iterations instead (set them with --conf)
+    parser.add_argument("--oversampling", type=int, default=600, help="synthetic sizes only")
+    parser.add_argument("--power-iterations", type=int, default=15, help="synthetic sizes only")
     parser.add_argument("--arpack-max-units", type=int, default=100_000)
     parser.add_argument("--arpack-timeout", type=float, default=2400.0, help="seconds before ARPACK is cancelled")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--conf", action="append", default=[], help="pipeline config override key=value")
     parser.add_argument("--blas-threads", type=int, default=0, help="cap the driver's BLAS threads (0 = leave as is)")
+    parser.add_argument("--warehouse", help="compare on the LSI matrix of this finished pipeline run instead")
     parser.add_argument("--kselect", nargs="*", metavar="CLASSIFIER", help="time select_k instead (lbfgs, irls)")
     parser.add_argument("--kselect-units", type=int, default=9_603)
     args = parser.parse_args(argv)
@@ -465,8 +382,17 @@ def main(argv: list[str] | None = None) -> int:
 
         threadpool_limits(args.blas_threads)
     # keep the status of every job (ARPACK runs hundreds) so that jobs can be counted
-    overrides = ["spark.conf.spark.ui.retainedJobs=100000", "spark.conf.spark.ui.retainedStages=100000", *args.conf]
-    spark = get_spark(load_config(["local"], overrides), app_name="bench-svd")
+    overrides = [*JOB_COUNTING_CONF, *args.conf]
+    cfg = load_config(["local"], overrides)
+    spark = get_spark(cfg, app_name="bench-svd")
+    if args.warehouse:
+        from churn_spark.lake import Lake
+
+        comparison = compare_on_lake(spark, Lake(spark, cfg, root=args.warehouse), cfg, args.k,
+                                     arpack_timeout=args.arpack_timeout, with_sklearn=not args.no_sklearn)
+        _write({"warehouse": os.path.abspath(args.warehouse), **comparison}, args.out)
+        print("\n".join(markdown_table(comparison)))
+        return 0
     if args.kselect is not None:
         out = args.out if args.out != "bench/results_svd.json" else "bench/results_kselect.json"
         print(

@@ -16,6 +16,11 @@ For each size (``--sizes 100k 1M [5M]``: emails in the units' last terms, scale 
    selected marketing variables + the first k concepts, k by the same rule
    (:func:`churn_spark.lsi.kselect.summarize_k`); the two final models and their test AUCs.
 
+After each size's pipeline run (unless ``--no-svd-compare``), the LSI's SVD methods are compared
+side by side on the matrix the LSI stage decomposed, at ``--svd-k`` (200) concepts:
+spark-randomized, spark-arpack, scikit-learn's ``TruncatedSVD`` (randomized and arpack), each
+timed and scored against ``scipy.sparse.linalg.svds`` (:mod:`churn_spark.bench_svd`).
+
 Plain jieba segments ~200 emails/s per core, so the reference segments at most
 ``--reference-max-emails`` emails and extrapolates the rest linearly; its later steps then use
 the Spark run's ``email_terms`` (the same functions). Extrapolated figures are labelled so.
@@ -417,6 +422,27 @@ def reference_in_child(overrides: list[str], warehouse: str, cores: int, max_ema
 
 
 # ---------------------------------------------------------------------------------------
+# the SVD methods side by side
+
+
+def svd_compare(cfg, warehouse: str, k: int, arpack_timeout: float | None) -> dict:
+    """:func:`churn_spark.bench_svd.compare_on_lake` on ``warehouse`` in the pipeline's session (an error
+    is recorded, not raised: the rest of the bench goes on)."""
+    from pyspark.sql import SparkSession
+
+    from churn_spark.bench_svd import compare_on_lake
+    from churn_spark.lake import Lake
+
+    spark = SparkSession.getActiveSession()
+    try:
+        return compare_on_lake(spark, Lake(spark, cfg, root=warehouse), cfg, k, arpack_timeout=arpack_timeout)
+    except Exception as err:  # a benchmark reports a failed part and goes on
+        import traceback
+        traceback.print_exc()
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+# ---------------------------------------------------------------------------------------
 # the run and its report
 
 
@@ -457,6 +483,18 @@ def targets(results: dict) -> dict:
     out: dict = {f"{s['label']}_auc_within_0.01": {"abs_difference": s["comparison"]["auc_abs_difference"],
                                                    "met": s["comparison"]["auc_within_0.01"]}
                  for s in sizes if s.get("comparison")}
+    for s in sizes:
+        svd = s.get("svd_compare", {})
+        if "arpack_over_randomized" in svd:
+            bound = "at least " if svd["arpack_over_randomized_is_lower_bound"] else ""
+            out[f"{s['label']}_svd_randomized_5x_faster_than_arpack"] = {
+                "arpack_over_randomized": f"{bound}{svd['arpack_over_randomized']:.2f}", "k": svd["k"],
+                "met": svd["arpack_over_randomized"] >= 5}
+        if "randomized_within_target" in svd:
+            randomized = next(r for r in svd["runs"] if r["method"] == "spark-randomized")
+            out[f"{s['label']}_svd_randomized_top_k_within_1e-3"] = {
+                "max_rel_err_s": f"{randomized['max_rel_err_s']:.1e}", "k": svd["k"],
+                "met": svd["randomized_within_target"]}
     one_m = next((s for s in sizes if s["emails_target"] == 1_000_000), None)
     if one_m:
         out["1M_pipeline_under_10_min"] = {"wall_seconds": one_m["spark"]["wall_seconds"],
@@ -482,6 +520,8 @@ def targets(results: dict) -> dict:
 
 
 def markdown(results: dict) -> str:
+    from churn_spark.bench_svd import markdown_table as svd_markdown_table
+
     m = results["machine"]
     lines = [f"# churn-spark bench ({results['started']})", "",
              f"{m['cpu_count']} cores, {m['ram_gib']} GiB, load average {m['load_average_start'][0]:.1f} at start, "
@@ -533,6 +573,11 @@ def markdown(results: dict) -> str:
             lines.append(f"k: Spark {spark['k']}, reference {ref['k']}; vocabulary Spark {spark['vocabulary_size']}, "
                          f"reference {ref['vocabulary_size']}; the reference's plain-jieba terms equal Spark's for "
                          f"{100 * ref['same_terms_as_spark']:.2f}% of {ref['segmented_emails']:,} emails.")
+        svd = size.get("svd_compare")
+        if svd and "error" in svd:
+            lines += ["", f"SVD comparison FAILED: {svd['error']}."]
+        elif svd:
+            lines += ["", f"### SVD methods side by side ({size['label']})", "", *svd_markdown_table(svd)]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for name, t in results.get("targets", {}).items():
         shown = ", ".join(f"{k} {v}" for k, v in t.items() if k not in ("met", "note"))
@@ -558,7 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-up-to", default="1M", help="largest size with a reference run")
     parser.add_argument("--segmenter", choices=["jieba", "rjieba"], help="Spark's text.segmenter (default: conf)")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="pipeline override")
+    parser.add_argument("--no-svd-compare", action="store_true", help="skip the SVD methods side by side")
+    parser.add_argument("--svd-k", type=int, default=200, help="concepts of the SVD comparison (default 200)")
+    parser.add_argument("--svd-arpack-timeout", type=float, default=1800.0,
+                        help="seconds before the comparison's spark-arpack is cancelled (default 1800)")
     args = parser.parse_args(argv)
+    from churn_spark.bench_svd import JOB_COUNTING_CONF
     from churn_spark.config import load_config
 
     overrides = [*args.conf, *([f"text.segmenter={args.segmenter}"] if args.segmenter else [])]
@@ -575,9 +625,14 @@ def main(argv: list[str] | None = None) -> int:
         size: dict = {"label": label, "emails_target": n, "load_average": os.getloadavg()}
         results["sizes"].append(size)
         sampler.take()
-        size["spark"] = run_spark(n, warehouse, overrides)
+        # the comparison counts Spark jobs: the session must keep their status (a static setting)
+        size["spark"] = run_spark(n, warehouse, [*overrides, *([] if args.no_svd_compare else JOB_COUNTING_CONF)])
         size["memory"] = sampler.take()
         _write(results, args.out)
+        if size["spark"]["exit_code"] == 0 and not args.no_svd_compare:
+            size["svd_compare"] = svd_compare(cfg, warehouse, args.svd_k, args.svd_arpack_timeout)
+            size["svd_compare_memory"] = sampler.take()
+            _write(results, args.out)
         if size["spark"]["exit_code"] == 0 and n <= parse_size(args.reference_up_to):
             from pyspark.sql import SparkSession
             cores = SparkSession.getActiveSession().sparkContext.defaultParallelism

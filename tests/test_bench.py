@@ -69,3 +69,44 @@ def test_encode_marketing_imputes_training_medians_and_codes_levels():
     names = ["tenure", "tenure_missing", "flag", "edition_is_X2", "edition_is_missing"]
     encoded = encode_marketing(units, spec, names, fit_rows=np.array([0, 1, 2]))
     np.testing.assert_allclose(encoded, [[1, 0, 1, 0, 0], [2, 1, 0.5, 1, 0], [3, 0, 0, 0, 1], [10, 0, 1, 0, 0]])
+
+
+# ---------------------------------------------------------------------------------------
+# the SVD methods side by side (churn_spark.bench_svd) on the tiny world's LSI matrix
+
+
+@pytest.fixture(scope="module")
+def lsi_warehouse(spark, tmp_path_factory):
+    """The tiny generated world up to the LSI stage (a smaller k_max keeps it short)."""
+    from churn_spark.cli import main
+
+    root = str(tmp_path_factory.mktemp("bench_svd") / "wh")
+    assert main(["pipeline", "--preset", "tiny", "--warehouse", root, "--to", "lsi", "--conf", "lsi.k_max=20",
+                 "--conf", "lsi.k_grid=[5,10,20]", "--conf", "spark.shuffle_partitions=4"]) == 0
+    return root
+
+
+def test_svd_comparison_scores_every_method_against_scipy(spark, cfg, lsi_warehouse):
+    import json
+
+    from churn_spark.bench import read_table
+    from churn_spark.bench_svd import METHODS, compare_on_lake, markdown_table
+    from churn_spark.lake import Lake
+
+    comparison = compare_on_lake(spark, Lake(spark, cfg, root=lsi_warehouse), cfg, k=10)
+    runs = {r["method"]: r for r in comparison["runs"]}
+    assert set(runs) == set(METHODS)
+    accuracy = ("max_rel_err_s", "max_rel_err_s_top_half", "max_angle_deg_top_k", "max_angle_deg_top_half")
+    for run in runs.values():
+        assert run["seconds"] > 0 and all(np.isfinite(run[key]) and run[key] >= 0 for key in accuracy)
+    # Spark's ARPACK and scikit-learn's agree with scipy's svds to rounding
+    for method in ("spark-arpack", "sklearn-arpack"):
+        assert runs[method]["max_rel_err_s"] < 1e-8 and runs[method]["max_angle_deg_top_k"] < 1e-3
+    assert comparison["randomized_within_target"] and runs["spark-randomized"]["max_rel_err_s"] < 1e-3
+    assert runs["spark-randomized"]["spark_jobs"] >= 3 and runs["spark-arpack"]["spark_jobs"] >= 1
+    assert comparison["arpack_over_randomized"] > 0 and comparison["same_matrix"]
+    # the matrix is the one the LSI stage decomposed: same units and terms as its summary
+    lsi = json.loads(read_table(lsi_warehouse, "pipeline_runs").query("stage == 'lsi'")["summary"].iloc[-1])
+    assert (comparison["matrix"]["rows"], comparison["matrix"]["cols"]) == (lsi["train_units"], lsi["terms"])
+    table = markdown_table(comparison)
+    assert sum(line.startswith(f"| {m} |") for m in METHODS for line in table) == 4
