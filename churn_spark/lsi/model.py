@@ -85,8 +85,8 @@ class _LSIParams(HasInputCol, HasOutputCol, HasSeed):
             outputCol="concepts",
             k=300,
             method="randomized",
-            oversampling=900,
-            powerIterations=15,
+            oversampling=500,
+            powerIterations=11,
             rcond=1e-6,
             seed=42,
         )
@@ -129,8 +129,8 @@ class LatentSemanticIndexing(
         outputCol: str = "concepts",
         k: int = 300,
         method: str = "randomized",
-        oversampling: int = 900,
-        powerIterations: int = 15,
+        oversampling: int = 500,
+        powerIterations: int = 11,
         rcond: float = 1e-6,
         seed: int = 42,
     ) -> None:
