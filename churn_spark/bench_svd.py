@@ -46,9 +46,7 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame, SparkSession
 
 from churn_spark.lsi.svd import arpack_svd, arrow_vectors_to_csr, fix_signs, randomized_svd, row_blocks
-
-#: The rows the LSI stage decomposes (``run_lsi_stage``): labelled training units with emails.
-LSI_TRAINING_UNITS = "split = 'train' AND has_emails AND churn IS NOT NULL"
+from churn_spark.stages import LSI_TRAINING_UNITS
 
 #: Config overrides that keep every job's status, so that a method's Spark jobs can be counted.
 JOB_COUNTING_CONF = ["spark.conf.spark.ui.retainedJobs=100000", "spark.conf.spark.ui.retainedStages=100000"]

@@ -31,6 +31,8 @@ from pyspark.sql import types as T
 LABEL = "churn"
 CONCEPTS = "concepts"
 SCORE_COLS = {"structured": "p_structured", "structured_text": "p_structured_text"}
+#: The units the SVD is fitted on: labelled training units with emails (a SQL condition on doc_vectors).
+LSI_TRAINING_UNITS = "split = 'train' AND has_emails AND churn IS NOT NULL"
 
 
 # ---------------------------------------------------------------------------------------
@@ -120,7 +122,7 @@ def run_lsi_stage(ctx) -> dict[str, Any]:
 
     cfg, lake, lc = ctx.cfg, ctx.lake, ctx.cfg.lsi
     vectors = lake.read("doc_vectors")
-    train = vectors.where("split = 'train' AND has_emails AND churn IS NOT NULL")
+    train = vectors.where(LSI_TRAINING_UNITS)
     estimator = LatentSemanticIndexing(inputCol="vector", outputCol="concept_vector", k=lc.k_max,
                                        method=lc.method, oversampling=lc.oversampling,
                                        powerIterations=lc.power_iterations, rcond=lc.rcond, seed=cfg.run.seed)
