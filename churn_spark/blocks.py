@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
 BLOCK_SCHEMA = "rows long, block binary"
+BLOCK_BYTES = 16 << 20
 
 
 def _as_matrix(pdf: pd.DataFrame, columns: list[str], array_widths: dict[str, int]) -> np.ndarray:
@@ -53,13 +54,16 @@ class MatrixBlocks:
     """
 
     def __init__(self, df: DataFrame, columns: list[str], array_widths: dict[str, int] | None = None,
-                 rows_per_block: int = 65_536) -> None:
+                 rows_per_block: int | None = None) -> None:
         array_widths = dict(array_widths or {})
         for c in columns:
             if isinstance(df.schema[c].dataType, ArrayType) and c not in array_widths:
                 raise ValueError(f"array column {c!r} needs its width in array_widths")
         self.columns = list(columns)
         self.width = sum(array_widths.get(c, 1) for c in columns)
+        # blocks of ~16 MiB: big enough to make numpy efficient, small enough for the JVM and the
+        # Arrow batches (at most 64 MiB, session.py) that carry them to the Python workers
+        rows_per_block = rows_per_block or max(256, BLOCK_BYTES // (8 * max(self.width, 1)))
         names = self.columns
 
         def block_frame(pdf: pd.DataFrame) -> pd.DataFrame:

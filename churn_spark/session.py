@@ -25,6 +25,9 @@ _FIXED = {
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    # Arrow batches to Python workers also end at 64 MiB, whatever their row count: a batch of
+    # wide rows (e.g. the cached numpy blocks of churn_spark.blocks) must not fill the JVM heap
+    "spark.sql.execution.arrow.maxBytesPerBatch": str(64 << 20),
 }
 
 
