@@ -180,7 +180,8 @@ def run_kselect_stage(ctx) -> dict[str, Any]:
     train = _encoded(cfg, with_concepts(lake, labelled_units(lake, "train")))
     selection = select_k(train, CONCEPTS, variables, LABEL, lc.k_grid, folds=lc.cv_folds, seed=cfg.run.seed,
                          rule=lc.k_rule, classifier=lc.classifier, reg_param=lc.reg_param,
-                         max_iter=lc.max_iter, parallelism=lc.cv_parallelism)
+                         max_iter=lc.max_iter, parallelism=lc.cv_parallelism,
+                         newton_information_rows=lc.newton_information_rows)
     lake.write(selection.scores_frame(ctx.spark), "k_selection")
     os.makedirs(report_dir(cfg), exist_ok=True)
     chart = plot_k_selection(selection, os.path.join(report_dir(cfg), "cv_auc_by_k.png"))

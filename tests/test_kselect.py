@@ -149,6 +149,22 @@ def test_newton_fits_and_fold_aucs_equal_sklearn(spark, lsi_like_units):
 
 
 
+def test_newton_with_information_from_a_row_subsample_reaches_the_same_fits(spark, lsi_like_units):
+    marketing, concepts, churn, folds = lsi_like_units
+    names = ["tenure", "flag", "count", "noise"]
+    rows = [(*map(float, marketing[i]), concepts[i].tolist(), int(churn[i]), int(folds[i])) for i in range(len(churn))]
+    frame = spark.createDataFrame(rows, [*names, "concepts", "churn", "fold"])
+    exact = newton_cv_fits(frame, names, "concepts", "churn", "fold", [2, 10], 3)
+    # X'WX from every 2nd row only: a cheaper step direction, the same fixed point U = 0
+    subsampled = newton_cv_fits(frame, names, "concepts", "churn", "fold", [2, 10], 3, information_rows=750)
+    for a, b in zip(exact, subsampled, strict=True):
+        assert b.converged and (a.k, a.fold) == (b.k, b.fold)
+        np.testing.assert_allclose(b.coef, a.coef, rtol=1e-6, atol=1e-6 * np.abs(a.coef).max())
+        assert b.auc == pytest.approx(a.auc, abs=1e-9)
+        assert b.loglik == pytest.approx(a.loglik, rel=1e-10)
+    assert max(b.n_iter for b in subsampled) > max(a.n_iter for a in exact)  # linear, not quadratic, convergence
+
+
 def test_newton_and_lbfgs_draw_the_same_folds_choose_the_same_k_and_agree(spark, churn_units):
     """The Spark ML reference and newton on the same rand(seed) folds.
 
