@@ -327,7 +327,9 @@ def run_reference(cfg, warehouse: str, cores: int, max_emails: int) -> dict:
                  "segment_extrapolated": len(sample) < len(windowed), "segment_measured_seconds": seconds["segment"]}
     seconds["segment"] = round(seconds["segment"] * len(windowed) / len(sample), 2)
     spark_terms = read_table(warehouse, "email_terms", ["email_id", "terms"]).set_index("email_id")["terms"]
-    spark_terms = spark_terms.reindex(emails["email_id"]).map(lambda t: [] if t is None else list(t)).to_numpy()
+    # emails outside every window are not in email_terms (reindex gives NaN): no terms
+    spark_terms = spark_terms.reindex(emails["email_id"]).map(
+        lambda t: list(t) if isinstance(t, (list, tuple, np.ndarray)) else []).to_numpy()
     out["same_terms_as_spark"] = float(np.mean([a == b for a, b in zip(terms, spark_terms[sample], strict=True)]))
     if out["segment_extrapolated"]:
         tokens = spark_terms  # identical functions: the rest of the reference starts from Spark's terms
