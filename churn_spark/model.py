@@ -32,7 +32,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model, PipelineModel
 from pyspark.ml.functions import vector_to_array
@@ -42,9 +41,8 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-from scipy.stats import chi2 as chi2_dist
 
-from churn_spark.selection import INTERCEPT, LogisticFit, fit_logistic
+from churn_spark.selection import LogisticFit, fit_logistic
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +110,7 @@ class ChurnLogisticRegression(Estimator, _ChurnLogisticParams, DefaultParamsRead
         concepts = self.concept_loadings(dataset)
         if not inputs and not concepts:
             raise ValueError("the model has no features (inputCols empty and k = 0)")
-        concept_cols = [f"_concept_{i}" for i in range(len(concepts))]
+        concept_cols = concept_names(len(concepts))  # the fit's rows name them as the coefficient tables do
         if concepts:
             self._check_concept_size(dataset, len(concepts))
         label = self.getOrDefault("labelCol")
@@ -217,18 +215,8 @@ def fit_churn_model(train: DataFrame, name: str, variables: list[str], label_col
     fit = logistic.summary
     feature_names = list(variables) + concept_names(k)
     return ChurnModel(name=name, pipeline_model=PipelineModel([logistic]), feature_names=feature_names,
-                      coefficients=coefficient_rows(name, [INTERCEPT] + feature_names, fit.coef, fit.se),
+                      coefficients=fit.rows(name),
                       n_iter=fit.n_iter, n_train=fit.n, converged=fit.converged)
-
-
-def coefficient_rows(model: str, names: list[str], coef: np.ndarray, se: np.ndarray) -> list[dict[str, Any]]:
-    """Rows (model, variable, coefficient, std_error, wald_chi2, p_value); Wald chi2 = (b / se)^2."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wald = np.where(se > 0, (coef / se) ** 2, np.nan)
-    p_value = chi2_dist.sf(wald, 1)
-    return [{"model": model, "variable": n, "coefficient": float(b), "std_error": float(s),
-             "wald_chi2": float(w), "p_value": float(p)}
-            for n, b, s, w, p in zip(names, coef, se, wald, p_value, strict=True)]
 
 
 def coefficients_frame(spark: SparkSession, models: Iterable[ChurnModel]) -> DataFrame:
