@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from pyspark.ml.linalg import Vectors
+from pyspark.ml.linalg import Vectors, VectorUDT
+from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -227,3 +228,26 @@ def test_auc_by_group_counts_ties_half_like_sklearn(spark):
     for g in (0, 1):
         assert aucs[g] == pytest.approx(roc_auc_score(labels[groups == g], scores[groups == g]), abs=1e-12)
     assert math.isnan(aucs[2])
+
+
+def test_newton_rejects_null_nan_infinite_and_short_rows_naming_the_entries(spark):
+    rng = np.random.default_rng(5)
+    n = 60
+    rows = [(float(rng.standard_normal()), Vectors.dense(rng.standard_normal(3).tolist()), int(i % 3 == 0), i % 2)
+            for i in range(n)]
+    schema = StructType([StructField("tenure", DoubleType()), StructField("concepts", VectorUDT()),
+                         StructField("churn", IntegerType()), StructField("fold", IntegerType())])
+
+    def fit(bad_rows):
+        frame = spark.createDataFrame(rows[: n - len(bad_rows)] + bad_rows, schema)
+        return newton_cv_fits(frame, ["tenure"], "concepts", "churn", "fold", [1, 3], 2)
+
+    assert len(fit([])) == 4  # the clean rows fit
+    with pytest.raises(ValueError, match=r"tenure \(1 null or NaN\)"):
+        fit([(None, Vectors.dense([0.0, 1.0, 2.0]), 0, 0)])
+    with pytest.raises(ValueError, match=r"concept 1 \(1 null or NaN\)"):
+        fit([(0.5, Vectors.dense([0.0, float("nan"), 2.0]), 1, 1)])
+    with pytest.raises(ValueError, match=r"concept 2 \(infinite\)"):
+        fit([(0.5, Vectors.dense([0.0, 1.0, float("inf")]), 0, 1)])
+    with pytest.raises(ValueError, match="1 rows have no concepts or fewer concepts than the largest k"):
+        fit([(0.5, Vectors.dense([0.0, 1.0]), 0, 1)])
