@@ -290,7 +290,7 @@ def run_score_stage(ctx) -> dict[str, Any]:
     known = lake.read("email_terms").join(emails.select("email_id"), "email_id", "left_semi")
     new = emails.join(known.select("email_id"), "email_id", "left_anti")
     terms = known.unionByName(emails_to_terms(new, cleaner, segmenter, normalizer).select(*known.columns))
-    vectors = aggregate_unit_vectors(weighting.transform(terms), pending, manifest["window_days"])
+    vectors = aggregate_unit_vectors(terms, pending, manifest["window_days"], vector_col="terms", weighting=weighting)
     lsi = LatentSemanticIndexingModel.load(artefact_path(cfg, "lsi"))
     units = lsi.transform(vectors.select("unit_id", "has_emails", "vector")) \
         .withColumnRenamed(lsi.getOutputCol(), CONCEPTS)

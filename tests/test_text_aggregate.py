@@ -144,3 +144,30 @@ def test_sorted_and_grouped_methods_agree_with_numpy_across_batch_boundaries(spa
             assert row.n_emails == len(members) and row.has_emails == bool(members)
             np.testing.assert_allclose(row.vector.toArray(), expected, rtol=1e-12)
     assert sum(r.n_emails for r in results["sorted"].values()) > 100
+
+
+def test_weighting_inside_the_sum_equals_transform_then_sum(spark, frames):
+    """``weighting=`` weighs each email's terms in the summing pass: the same n_emails and vectors as
+    ``weighting.transform`` + the sum, also for an email whose terms are null or all unknown."""
+    from churn_spark.text.weighting import LogTfIdf
+
+    _, observations = frames
+    terms = {"in_cutoff_midnight": ["价格", "价格", "投诉"], "in_cutoff_evening": ["投递", "价格"],
+             "in_day_after_start": ["投诉", "退订", "退订", "退订"], "in_but_no_terms": None,
+             "out_day_after": ["退订"], "other_customer": ["未知词"]}
+    rows = [(e, c, t, terms.get(e, ["投递"])) for e, c, t, _ in EMAILS]
+    emails = spark.createDataFrame(rows, "email_id string, customer_id string, sent_at timestamp, terms array<string>")
+    model = LogTfIdf(inputCol="terms", outputCol="vector", minTermCount=1, maxDocShare=1.0).fit(
+        emails.where("email_id != 'other_customer'"))
+    two_passes = {r.unit_id: r for r in aggregate_unit_vectors(model.transform(emails), observations, WINDOW).collect()}
+    fused = {r.unit_id: r for r in aggregate_unit_vectors(emails, observations, WINDOW, vector_col="terms",
+                                                          weighting=model).collect()}
+    assert set(fused) == set(two_passes) == {"u1", "u2", "u3", "u4"}
+    assert fused["u1"].n_emails == 4 and fused["u3"].n_emails == 0 and not fused["u3"].has_emails
+    for unit, row in fused.items():
+        assert (row.n_emails, row.has_emails) == (two_passes[unit].n_emails, two_passes[unit].has_emails)
+        assert row.vector.size == model.vocabulary_size
+        np.testing.assert_allclose(row.vector.toArray(), two_passes[unit].vector.toArray(), rtol=1e-15)
+    assert fused["u1"].vector.toArray().sum() > 0
+    with pytest.raises(ValueError, match="grouped"):
+        aggregate_unit_vectors(emails, observations, WINDOW, vector_col="terms", weighting=model, method="grouped")

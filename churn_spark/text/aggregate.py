@@ -20,6 +20,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from churn_spark.text.weighting import LogTfIdfModel, log_tf_idf_vector
+
 UNIT_COLUMNS = ("unit_id", "customer_id", "split", "churn")
 
 
@@ -108,7 +110,7 @@ def vector_size(df: DataFrame, column: str) -> int | None:
 
 def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFrame, window_days: int, *,
                            vector_col: str = "vector", num_features: int | None = None,
-                           method: str = "sorted") -> DataFrame:
+                           method: str = "sorted", weighting: LogTfIdfModel | None = None) -> DataFrame:
     """Per unit: the sum of the vectors of its emails in its window.
 
     ``email_vectors_df`` has ``email_id, customer_id, sent_at`` and a vector column;
@@ -117,6 +119,12 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     attribute metadata (set by ``LogTfIdfModel``). Returns ``unit_id, customer_id, split,
     churn`` (those present), ``n_emails``, ``has_emails`` and ``vector``, one row per unit.
 
+    With a fitted ``weighting``, ``vector_col`` is the emails' *terms* column (the output vector
+    column is then named ``weighting.getOutputCol()``, as after ``weighting.transform``) and each email is
+    weighted (log-tf x idf, :func:`~churn_spark.text.weighting.log_tf_idf_vector`) inside the
+    summing pass: the same vectors as ``weighting.transform`` followed by the sum, in one Python
+    pass instead of two (no per-email vector goes through Arrow and the shuffle).
+
     ``method``:
 
     * ``sorted`` (default) — the (unit, email) pairs are hash-partitioned and sorted by unit;
@@ -124,15 +132,23 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     * ``grouped`` — a grouped-aggregate pandas UDF (``groupBy(unit).agg``). Same result, but
       Spark hands each group to Python separately: ~100x slower per unit (bench_text.py).
     """
+    if weighting is not None and num_features is None:
+        num_features = weighting.vocabulary_size
     size = num_features if num_features is not None else vector_size(email_vectors_df, vector_col)
     if size is None:
         raise ValueError(f"vector size unknown: pass num_features or give {vector_col!r} ML attribute "
                          "metadata")
-    emails = email_vectors_df.select("email_id", "customer_id", "sent_at", F.col(vector_col).alias("_vector"))
+    vector = F.col(vector_col)
+    if weighting is not None:  # an email without terms still counts (an empty vector); null = no email
+        vector = F.coalesce(vector, F.array().cast("array<string>"))
+    emails = email_vectors_df.select("email_id", "customer_id", "sent_at", vector.alias("_vector"))
     pairs = emails_in_windows(emails, observations_df, window_days, how="left")
     keys = [c for c in UNIT_COLUMNS if c in observations_df.columns]
-    vector_field = T.StructField(vector_col, VectorUDT(), True, {"ml_attr": {"num_attrs": size}})
+    out_col = weighting.getOutputCol() if weighting is not None else vector_col
+    vector_field = T.StructField(out_col, VectorUDT(), True, {"ml_attr": {"num_attrs": size}})
     if method == "grouped":
+        if weighting is not None:
+            raise ValueError("method 'grouped' sums vectors: weigh the emails first (weighting.transform)")
         return _grouped(pairs, keys, size, vector_field)
     if method != "sorted":
         raise ValueError(f"method must be 'sorted' or 'grouped', not {method!r}")
@@ -141,18 +157,32 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     schema = T.StructType([*key_fields, T.StructField("n_emails", T.IntegerType(), False),
                            T.StructField("has_emails", T.BooleanType(), False), vector_field])
     runs = pairs.select(*keys, "_vector").repartition("unit_id").sortWithinPartitions("unit_id")
-    return runs.mapInPandas(_sum_sorted_runs(keys, size, schema.names), schema)
+    weigh = None
+    if weighting is not None:
+        terms, idf = weighting.kept_terms()
+        shipped = runs.sparkSession.sparkContext.broadcast(({t: i for i, t in enumerate(terms)}, idf))
+
+        def weigh(email_terms):
+            if email_terms is None or (isinstance(email_terms, float) and np.isnan(email_terms)):
+                return None  # a unit without emails (left join)
+            index, idf_values = shipped.value
+            return log_tf_idf_vector(email_terms, index, idf_values, size)
+
+    return runs.mapInPandas(_sum_sorted_runs(keys, size, schema.names, weigh), schema)
 
 
-def _sum_sorted_runs(keys: list[str], size: int, names: list[str]):
-    """mapInPandas: rows sorted by unit -> one row per unit (a unit's run may span batches)."""
+def _sum_sorted_runs(keys: list[str], size: int, names: list[str], weigh=None):
+    """mapInPandas: rows sorted by unit -> one row per unit (a unit's run may span batches).
+
+    ``weigh`` (optional) turns a row's ``_vector`` (then an email's terms) into its vector first.
+    """
     def summed(batches):
         current: tuple | None = None
         vectors: list = []
         out: list[tuple] = []
         for pdf in batches:
             for row in zip(*(pdf[c] for c in keys), pdf["_vector"], strict=True):
-                unit, vector = row[:-1], row[-1]
+                unit, vector = row[:-1], row[-1] if weigh is None else weigh(row[-1])
                 if current is not None and unit[0] != current[0]:
                     out.append(_unit_row(current, vectors, size))
                     vectors = []

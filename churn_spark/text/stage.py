@@ -165,7 +165,8 @@ def run_text_stage(spark: SparkSession, lake, cfg: Config) -> dict[str, Any]:
     seconds["vocabulary"] = time.perf_counter() - started - sum(seconds.values())
 
     # 3. weigh every email, sum per unit over its window
-    doc_vectors = aggregate_unit_vectors(weighting_model.transform(email_terms), observations, tc.window_days)
+    doc_vectors = aggregate_unit_vectors(email_terms, observations, tc.window_days, vector_col="terms",
+                                         weighting=weighting_model)
     lake.write(doc_vectors, "doc_vectors")
     units = lake.read("doc_vectors").agg(
         F.count(F.lit(1)).alias("units"), F.sum(F.col("has_emails").cast("long")).alias("with_emails"),
