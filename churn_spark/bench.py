@@ -177,7 +177,8 @@ def run_spark(emails: int, warehouse: str, overrides: list[str]) -> dict:
     evaluation = stages.get("evaluate", (0, {}))[1]
     result.update(
         stage_seconds=seconds, steps={k: round(v, 2) for k, v in steps.items()},
-        emails_segmented=text[1].get("emails"), vocabulary_size=text[1].get("vocabulary_size"),
+        emails_segmented=text[1].get("emails"), emails_outside_windows=text[1].get("emails_outside_windows"),
+        vocabulary_size=text[1].get("vocabulary_size"),
         train_units=lsi[1].get("train_units"), k=stages.get("kselect", (0, {}))[1].get("k"),
         selected=stages.get("selection", (0, {}))[1].get("selected"),
         auc={m["model"]: m["auc"] for m in evaluation.get("metrics", [])}, oracle_auc=evaluation.get("oracle_auc"))
@@ -523,6 +524,10 @@ def targets(results: dict) -> dict:
     return out
 
 
+def _count(value) -> str:
+    return f"{int(value):,}" if value is not None else "?"
+
+
 def markdown(results: dict) -> str:
     from churn_spark.bench_svd import markdown_table as svd_markdown_table
 
@@ -538,8 +543,11 @@ def markdown(results: dict) -> str:
                       "segment ratio measures that choice as much as Spark."]
     for size in results["sizes"]:
         spark = size["spark"]
-        lines += ["", f"## {size['label']} emails (scale preset; {spark.get('emails_segmented') or '?'} emails "
-                      f"in the table, {spark.get('train_units') or '?'} training units with emails)", ""]
+        outside = spark.get("emails_outside_windows")
+        lines += ["", f"## {size['label']} emails (scale preset; {_count(spark.get('emails_segmented'))} emails in "
+                      f"some unit's window segmented (emails/s below are per segmented email)"
+                      + (f", {_count(outside)} outside every window skipped" if outside is not None else "")
+                      + f"; {_count(spark.get('train_units'))} training units with emails)", ""]
         if spark.get("exit_code") != 0:
             lines.append(f"Spark pipeline FAILED (exit code {spark.get('exit_code')}); see the log above.")
             continue
