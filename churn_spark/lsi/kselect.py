@@ -34,11 +34,13 @@ into one flat vector (numpy BLAS), reduced with ``treeReduce``; the driver solve
 systems (Cholesky; a tiny ridge, then least squares, if ``I`` is singular). Newton converges
 quadratically: ~7 passes for all models instead of ``len(k_grid) · folds`` fits of ~100
 L-BFGS iterations each. The rows are cached once as numpy blocks (:mod:`churn_spark.blocks`);
-a fold's models share one matrix product for their ``η`` and ``U``. On large data ``I`` —
+all models share one matrix product per block for their ``η`` and one for their ``U`` (a
+model's held-out rows get weight 0). On large data ``I`` —
 ``p²`` per row, the dominant cost — is summed over a systematic row subsample
 (``information_rows``, rescaled): the step direction is then approximate but ``ℓ`` and ``U``
 are exact, so the iteration still stops at the exact maximum-likelihood β, linearly (1M
-emails: 13 passes of ~9 s, where exact Newton needs ~6 far heavier ones).
+emails: 13 passes of 7–11 s, about half of it moving the cached blocks to Python, where exact
+Newton needs ~6 far heavier ones).
 
 The held-out AUC is the Mann–Whitney statistic with ties counted half, computed in Spark:
 the held-out scores ``s_i = x_iS'β`` are counted per
