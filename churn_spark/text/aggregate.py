@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from churn_spark.text.weighting import LogTfIdfModel, log_tf_idf_vector
+from churn_spark.text.weighting import LogTfIdfModel
 
 UNIT_COLUMNS = ("unit_id", "customer_id", "split", "churn")
 
@@ -121,7 +121,7 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
 
     With a fitted ``weighting``, ``vector_col`` is the emails' *terms* column (the output vector
     column is then named ``weighting.getOutputCol()``, as after ``weighting.transform``) and each email is
-    weighted (log-tf x idf, :func:`~churn_spark.text.weighting.log_tf_idf_vector`) inside the
+    weighted (log-tf x idf, :meth:`~churn_spark.text.weighting.LogTfIdfModel.vectorizer`) inside the
     summing pass: the same vectors as ``weighting.transform`` followed by the sum, in one Python
     pass instead of two (no per-email vector goes through Arrow and the shuffle).
 
@@ -159,14 +159,12 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     runs = pairs.select(*keys, "_vector").repartition("unit_id").sortWithinPartitions("unit_id")
     weigh = None
     if weighting is not None:
-        terms, idf = weighting.kept_terms()
-        shipped = runs.sparkSession.sparkContext.broadcast(({t: i for i, t in enumerate(terms)}, idf))
+        vectorize = weighting.vectorizer(runs.sparkSession)
 
         def weigh(email_terms):
             if email_terms is None or (isinstance(email_terms, float) and np.isnan(email_terms)):
                 return None  # a unit without emails (left join)
-            index, idf_values = shipped.value
-            return log_tf_idf_vector(email_terms, index, idf_values, size)
+            return vectorize(email_terms)
 
     return runs.mapInPandas(_sum_sorted_runs(keys, size, schema.names, weigh), schema)
 

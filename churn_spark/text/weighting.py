@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -202,24 +203,33 @@ class LogTfIdfModel(Model, _LogTfIdfParams, MLReadable, MLWritable):
         """The vocabulary as a Spark DataFrame (:data:`VOCABULARY_SCHEMA`)."""
         return spark.createDataFrame(self._vocabulary.astype({"term_id": "Int32"}), VOCABULARY_SCHEMA)
 
+    def vectorizer(self, spark: SparkSession) -> Callable[[Sequence[str] | None], SparseVector]:
+        """``terms -> SparseVector`` of one email's weights (:func:`log_tf_idf_vector`), for use on the
+        executors: the vocabulary and idf are broadcast once."""
+        terms, idf = self.kept_terms()
+        size = len(terms)
+        shipped = spark.sparkContext.broadcast(({t: i for i, t in enumerate(terms)}, idf))
+
+        def vectorize(email_terms) -> SparseVector:
+            index, idf_values = shipped.value
+            return log_tf_idf_vector(email_terms, index, idf_values, size)
+
+        return vectorize
+
     # -- transform ----------------------------------------------------------------------
     def _transform(self, dataset: DataFrame) -> DataFrame:
         # mapInPandas, not a scalar pandas UDF: Spark 4.2 fails on a scalar pandas UDF that
         # returns a VectorUDT over a columnar (Parquet) input ("UNSUPPORTED_DATATYPE UDT", in
         # ColumnarArrowEvalPythonEvaluatorFactory); mapInPandas has no such path.
-        terms, idf = self.kept_terms()
-        size = len(terms)
-        index = {t: i for i, t in enumerate(terms)}
-        shipped = dataset.sparkSession.sparkContext.broadcast((index, idf))
+        vectorize = self.vectorizer(dataset.sparkSession)
         source, out = self.getInputCol(), self.getOutputCol()
         kept = [f for f in dataset.schema.fields if f.name != out]
-        vector_field = T.StructField(out, VectorUDT(), True, {"ml_attr": {"num_attrs": size}})
+        vector_field = T.StructField(out, VectorUDT(), True, {"ml_attr": {"num_attrs": self.vocabulary_size}})
         schema = T.StructType([*kept, vector_field])
 
         def weigh(batches):
-            index, idf_values = shipped.value
             for pdf in batches:
-                pdf[out] = [log_tf_idf_vector(r, index, idf_values, size) for r in pdf[source]]
+                pdf[out] = [vectorize(r) for r in pdf[source]]
                 yield pdf
 
         return dataset.select(*[f.name for f in kept]).mapInPandas(weigh, schema)
