@@ -612,10 +612,10 @@ def newton_cv_fits(
     try:
         _, mean, sd, nans = blocks.column_moments()
         mean, sd = mean[_X_START:], sd[_X_START:]
-        _check_finite(nans[_X_START:], mean, sd, [*marketing_cols, *(f"concept {j}" for j in range(n_concepts))])
+        names = [*marketing_cols, *(f"concept {j}" for j in range(n_concepts))]
+        _check_finite(nans[_X_START:], mean, sd, names)
         keep = np.flatnonzero(sd > _CONSTANT_TOL * (1.0 + np.abs(mean)))
         if len(keep) < width:
-            names = [*marketing_cols, *(f"concept {j}" for j in range(n_concepts))]
             log.warning("newton: constant columns left out of every fit: %s", [names[j] for j in range(width)
                                                                                 if j not in set(keep)])
         standardiser = _Standardiser(width, keep, mean[keep], sd[keep])

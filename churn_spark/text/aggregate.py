@@ -70,9 +70,14 @@ def training_emails(emails: DataFrame, observations: DataFrame, window_days: int
     return emails_in_any_window(emails, observations.filter(F.col("split") == "train"), window_days)
 
 
+def _is_missing(value) -> bool:
+    """A null cell as pandas hands it over: None, or NaN in an object column."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def _entries(vector) -> tuple[np.ndarray, np.ndarray] | None:
     """(indices, values) of a vector given as a pyspark Vector or as its stored struct (a dict)."""
-    if vector is None or (isinstance(vector, float) and np.isnan(vector)):
+    if _is_missing(vector):
         return None
     if isinstance(vector, dict):  # grouped pandas UDFs receive the UDT's struct
         values = np.asarray(vector["values"], dtype=float)
@@ -162,9 +167,7 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
         vectorize = weighting.vectorizer(runs.sparkSession)
 
         def weigh(email_terms):
-            if email_terms is None or (isinstance(email_terms, float) and np.isnan(email_terms)):
-                return None  # a unit without emails (left join)
-            return vectorize(email_terms)
+            return None if _is_missing(email_terms) else vectorize(email_terms)  # missing: no email (left join)
 
     return runs.mapInPandas(_sum_sorted_runs(keys, size, schema.names, weigh), schema)
 
@@ -196,7 +199,7 @@ def _sum_sorted_runs(keys: list[str], size: int, names: list[str], weigh=None):
 
 
 def _unit_row(unit: tuple, vectors: list, size: int) -> tuple:
-    present = [v for v in vectors if v is not None and not (isinstance(v, float) and np.isnan(v))]
+    present = [v for v in vectors if not _is_missing(v)]
     if len(present) == 1 and isinstance(present[0], SparseVector) and present[0].size == size:
         return (*unit, 1, True, present[0])  # most units have one email: its vector is the sum
     return (*unit, len(present), bool(present), sum_sparse(present, size))
