@@ -4,9 +4,12 @@ Forward selection, the final Newton fits and the k search make many passes over 
 numeric columns. Turning a cached DataFrame into pandas batches costs more per pass than
 the arithmetic (Arrow conversion of every value, and for array columns one numpy object per
 row), so :class:`MatrixBlocks` converts the columns **once** into float64 matrices of up to
-``rows_per_block`` rows, stores each as one binary value in a cached DataFrame (Spark's
-block manager, on the executors) and hands every later pass the matrices themselves
-(``np.frombuffer``: no copy, no parsing). Nothing proportional to the rows reaches the driver;
+``rows_per_block`` rows, stores each as one ``bytes`` value in a cached RDD (Spark's block
+manager, on the executors) and hands every later pass the matrices themselves
+(``np.frombuffer``: no parsing). An RDD rather than a cached DataFrame: a pass then ships
+the stored bytes to the Python worker as they are, where a cached DataFrame's binary column
+is copied into Arrow batches first; measured on 515,000 x 280 values (1.15 GB, local[2]):
+0.8-1.0 s against 1.7-2.0 s per pass. Nothing proportional to the rows reaches the driver;
 a pass returns one partial result per block, combined with ``treeReduce``.
 
 Block ``b`` is an ``(n_b, width)`` matrix whose columns are the requested columns in order,
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
@@ -39,10 +43,9 @@ def _as_matrix(pdf: pd.DataFrame, columns: list[str], array_widths: dict[str, in
     return np.ascontiguousarray(np.hstack(parts)) if parts else np.empty((len(pdf), 0))
 
 
-def _blocks_of(batches: Iterator[pd.DataFrame], width: int) -> Iterator[np.ndarray]:
-    for pdf in batches:
-        for rows, raw in zip(pdf["rows"], pdf["block"], strict=True):
-            yield np.frombuffer(raw, dtype=np.float64).reshape(int(rows), width)
+def _blocks_of(stored: Iterator[tuple[int, bytes]], width: int) -> Iterator[np.ndarray]:
+    for rows, raw in stored:
+        yield np.frombuffer(raw, dtype=np.float64).reshape(rows, width)
 
 
 class MatrixBlocks:
@@ -83,45 +86,47 @@ class MatrixBlocks:
         selected = [F.col(c).cast("array<double>") if c in array_widths else F.col(c).cast("double")
                     for c in columns]
         partitions = df.sparkSession.sparkContext.defaultParallelism
-        self.frame = (df.select(*selected).toDF(*columns).coalesce(partitions)
-                      .mapInPandas(to_blocks, BLOCK_SCHEMA).cache())
-        self.n_blocks = self.frame.count()  # materialises the cache: later passes read the blocks
+        self.spark = df.sparkSession
+        self.rdd = (df.select(*selected).toDF(*columns).coalesce(partitions)
+                    .mapInPandas(to_blocks, BLOCK_SCHEMA).rdd
+                    .map(lambda row: (int(row[0]), bytes(row[1])))
+                    .persist(StorageLevel.MEMORY_AND_DISK))
+        self.n_blocks = self.rdd.count()  # materialises the cache: later passes read the blocks
 
     def tree_sum(self, partial: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """``Σ_b partial(block_b)`` over all blocks (1-d float64 vectors of one length): one Spark job."""
         width = self.width
 
-        def partial_sums(batches):
+        def partial_sums(stored):
             total = None
-            for block in _blocks_of(batches, width):
+            for block in _blocks_of(stored, width):
                 part = np.asarray(partial(block), dtype=np.float64)
                 total = part if total is None else total + part
             if total is not None:
-                yield pd.DataFrame({"partial": [total.tobytes()]})
+                yield total
 
-        parts = self.frame.mapInPandas(partial_sums, "partial binary")
-        return parts.rdd.map(lambda row: np.frombuffer(row[0], dtype=np.float64)).treeReduce(np.add, depth=2)
+        return self.rdd.mapPartitions(partial_sums).treeReduce(np.add, depth=2)
 
     def map_frames(self, function: Callable[[np.ndarray], pd.DataFrame], schema: str) -> DataFrame:
         """A DataFrame of ``function(block)`` for every block (each a pandas frame of ``schema``)."""
         width = self.width
 
         def frames(batches):
-            for block in _blocks_of(batches, width):
-                yield function(block)
+            for pdf in batches:
+                yield from map(function, _blocks_of(zip(pdf["rows"], pdf["block"], strict=True), width))
 
-        return self.frame.mapInPandas(frames, schema)
+        # the output rows go back to the JVM in Arrow batches, so the blocks enter as a DataFrame
+        return self.spark.createDataFrame(self.rdd, BLOCK_SCHEMA).mapInPandas(frames, schema)
 
     def partials(self, partial: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
         """``partial(block)`` of every block, on the driver (for small per-block summaries only)."""
         width = self.width
 
-        def per_block(batches):
-            for block in _blocks_of(batches, width):
-                yield pd.DataFrame({"partial": [np.asarray(partial(block), dtype=np.float64).tobytes()]})
+        def per_block(stored):
+            for block in _blocks_of(stored, width):
+                yield np.asarray(partial(block), dtype=np.float64)
 
-        rows = self.frame.mapInPandas(per_block, "partial binary").collect()
-        return [np.frombuffer(row[0], dtype=np.float64) for row in rows]
+        return self.rdd.mapPartitions(per_block).collect()
 
     def column_moments(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Rows, and per matrix column the mean, population standard deviation and NaN count (nulls).
@@ -146,7 +151,7 @@ class MatrixBlocks:
         return int(n), mean, sd, nans.astype(np.int64)
 
     def unpersist(self) -> None:
-        self.frame.unpersist()
+        self.rdd.unpersist()
 
 
 def merge_moments(a: tuple, b: tuple) -> tuple:
