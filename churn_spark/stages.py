@@ -92,8 +92,16 @@ def labelled_units(lake, split: str | None = None, with_emails: bool | None = Tr
 
 
 def with_concepts(lake, units: DataFrame) -> DataFrame:
-    """``units`` plus the ``concepts`` vector (k_max fold-in loadings) of each unit."""
-    concepts = lake.read("unit_concepts").select("unit_id", array_to_vector(CONCEPTS).alias(CONCEPTS))
+    """``units`` plus the ``concepts`` vector (k_max fold-in loadings) of each unit.
+
+    The vector's size is read from one stored row and set as the column's ML attribute
+    (``num_attrs``, as ``VectorAssembler`` does): finding it from the joined rows would
+    evaluate the whole join.
+    """
+    table = lake.read("unit_concepts")
+    first = table.select(F.size(CONCEPTS)).first()
+    metadata = {"ml_attr": {"num_attrs": int(first[0])}} if first else {}
+    concepts = table.select("unit_id", array_to_vector(CONCEPTS).alias(CONCEPTS, metadata=metadata))
     return units.join(concepts, "unit_id")
 
 

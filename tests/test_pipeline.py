@@ -55,6 +55,16 @@ def test_every_stage_wrote_its_tables(lake):
         assert df.count() == df.select("unit_id").distinct().count() > 0, table
 
 
+def test_unit_concepts_carry_their_size_without_evaluating_the_join(lake):
+    from churn_spark.lsi.kselect import vector_size
+    from churn_spark.stages import labelled_units, with_concepts
+
+    units = with_concepts(lake, labelled_units(lake, "train"))
+    stored = lake.read("unit_concepts").select(F.size("concepts")).distinct().collect()
+    assert [r[0] for r in stored] == [40]  # k_max of FAST, every unit
+    assert vector_size(units, "concepts", compute=False) == 40  # from the metadata, no job
+
+
 def test_summary_json_follows_the_data_contract(lake, warehouse):
     summary = json.loads(open(os.path.join(warehouse, "report", "summary.json"), encoding="utf-8").read())
     assert summary["n_train"] > 0 and summary["n_test"] > 0

@@ -332,7 +332,7 @@ class _Standardiser:
     sd: np.ndarray
 
     def batch(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A block ``[_y, _f, _x...]`` of :func:`_design_blocks` as ``(x, y, fold)``."""
+        """A block ``[_y, _f, _bad_x, _x...]`` of :func:`_design_blocks` as ``(x, y, fold)``."""
         raw = block[:, _X_START:]
         x = np.empty((len(raw), 1 + len(self.keep)))
         x[:, 0] = 1.0
@@ -359,8 +359,10 @@ class _ModelState:
 
 def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str, label_col: str, fold_col: str,
                   n_concepts: int) -> DataFrame:
-    """``(_x, _y, _f)``: marketing columns + the first ``n_concepts`` concepts as one array, label, fold.
+    """``(_y, _f, _bad_x, _x)``: label, fold, and marketing columns + the first ``n_concepts`` concepts as one array.
 
+    A row without concepts, or with fewer than ``n_concepts``, gets ``_bad_x = 1`` and NaNs in
+    ``_x``, so that it is counted (and refused) from the blocks without a job of its own.
     Coalesced to the default parallelism: the data are small, and fewer tasks mean less
     overhead per pass (a narrow dependency: ``rand`` folds are drawn as before).
     """
@@ -370,35 +372,42 @@ def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str,
     x = F.slice(concepts.cast("array<double>"), 1, n_concepts)
     if marketing_cols:
         x = F.concat(F.array(*[F.col(c).cast("double") for c in marketing_cols]), x)
+    width = len(marketing_cols) + n_concepts
+    x_ok = x.isNotNull() & (F.size(x) == width)
     partitions = data.sparkSession.sparkContext.defaultParallelism
     return data.select(
-        x.alias("_x"), F.col(label_col).cast("double").alias("_y"), F.col(fold_col).cast("int").alias("_f")
+        F.col(label_col).cast("double").alias("_y"), F.col(fold_col).cast("double").alias("_f"),
+        F.when(x_ok, 0.0).otherwise(1.0).alias("_bad_x"),
+        F.when(x_ok, x).otherwise(F.array_repeat(F.lit(float("nan")), width)).alias("_x"),
     ).coalesce(partitions)
 
 
-def _fold_counts(design: DataFrame, width: int, folds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and positives per fold (one job); raises on rows the fit cannot use.
+def _fold_counts(blocks: MatrixBlocks, folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and positives per fold, from the blocks (one pass); raises on rows the fit cannot use.
 
-    The entries' values are checked later, from the blocks' column moments
-    (:func:`_check_finite`): a per-entry test here (``forall`` is interpreted, not compiled) took
-    ~3 s per 50,000 rows x 328 entries and core, most of the k search's set-up at 1M emails.
+    The entries' values are checked afterwards, from the blocks' column moments
+    (:func:`_check_finite`): a per-entry test on the DataFrame (``forall`` is interpreted, not
+    compiled) took ~3 s per 50,000 rows x 328 entries and core, most of the k search's set-up
+    at 1M emails.
     """
-    x_ok = F.col("_x").isNotNull() & (F.size("_x") == width)
-    aggs = [F.count_if(~x_ok).alias("bad_x"),
-            F.count_if(~F.coalesce(F.col("_y").isin(0.0, 1.0), F.lit(False))).alias("bad_y"),
-            F.count_if(~F.coalesce(F.col("_f").between(0, folds - 1), F.lit(False))).alias("bad_fold")]
-    for f in range(folds):
-        aggs += [F.count_if(F.col("_f") == f).alias(f"n{f}"),
-                 F.count_if((F.col("_f") == f) & (F.col("_y") == 1.0)).alias(f"p{f}")]
-    row = design.agg(*aggs).first()
-    if row["bad_x"]:
-        raise ValueError(f"{row['bad_x']} rows have no concepts or fewer concepts than the largest k")
-    if row["bad_y"]:
-        raise ValueError(f"the label must be 0/1; {row['bad_y']} rows are not")
-    if row["bad_fold"]:
-        raise ValueError(f"{row['bad_fold']} rows have a fold id outside [0, {folds})")
-    n = np.array([row[f"n{f}"] for f in range(folds)], dtype=float)
-    pos = np.array([row[f"p{f}"] for f in range(folds)], dtype=float)
+
+    def counts(block: np.ndarray) -> np.ndarray:
+        y, fold, bad_x = block[:, 0], block[:, 1], block[:, 2]
+        good_y, good_fold = (y == 0) | (y == 1), (fold >= 0) & (fold < folds) & (fold == np.floor(fold))
+        fold_id = np.where(good_fold, fold, 0).astype(np.int64)
+        return np.concatenate([[bad_x.sum(), np.sum(~good_y), np.sum(~good_fold)],
+                               np.bincount(fold_id[good_fold], minlength=folds),
+                               np.bincount(fold_id[good_fold], weights=y[good_fold] == 1, minlength=folds)])
+
+    total = blocks.tree_sum(counts)
+    bad_x, bad_y, bad_fold = (int(v) for v in total[:3])
+    if bad_x:
+        raise ValueError(f"{bad_x} rows have no concepts or fewer concepts than the largest k")
+    if bad_y:
+        raise ValueError(f"the label must be 0/1; {bad_y} rows are not")
+    if bad_fold:
+        raise ValueError(f"{bad_fold} rows have a fold id outside [0, {folds})")
+    n, pos = total[3 : 3 + folds], total[3 + folds :]
     for f in range(folds):
         train_n, train_pos = n.sum() - n[f], pos.sum() - pos[f]
         if not (0 < pos[f] < n[f] and 0 < train_pos < train_n):
@@ -407,7 +416,7 @@ def _fold_counts(design: DataFrame, width: int, folds: int) -> tuple[np.ndarray,
     return n, pos
 
 
-_X_START = 2  # block columns: _y, _f, then the entries of _x
+_X_START = 3  # block columns: _y, _f, _bad_x, then the entries of _x
 
 
 def _check_finite(nans: np.ndarray, mean: np.ndarray, sd: np.ndarray, names: list[str]) -> None:
@@ -420,8 +429,8 @@ def _check_finite(nans: np.ndarray, mean: np.ndarray, sd: np.ndarray, names: lis
 
 
 def _design_blocks(design: DataFrame, width: int) -> MatrixBlocks:
-    """The design frame as cached float64 blocks ``[_y, _f, _x_1 .. _x_width]`` (converted once)."""
-    return MatrixBlocks(design, ["_y", "_f", "_x"], array_widths={"_x": width})
+    """The design frame as cached float64 blocks ``[_y, _f, _bad_x, _x_1 .. _x_width]`` (converted once)."""
+    return MatrixBlocks(design, ["_y", "_f", "_bad_x", "_x"], array_widths={"_x": width})
 
 
 def _stacked_betas(models: list[_ModelState], standardiser: _Standardiser) -> tuple[np.ndarray, np.ndarray]:
@@ -603,13 +612,10 @@ def newton_cv_fits(
     n_marketing, n_concepts = len(marketing_cols), grid[-1]
     width = n_marketing + n_concepts
     started = time.perf_counter()
-    design = _design_frame(data, marketing_cols, concepts_col, label_col, fold_col, n_concepts).persist()
+    # the blocks are built straight from the input (evaluated once); every check reads them
+    blocks = _design_blocks(_design_frame(data, marketing_cols, concepts_col, label_col, fold_col, n_concepts), width)
     try:
-        rows, positives = _fold_counts(design, width, folds)
-        blocks = _design_blocks(design, width)
-    finally:
-        design.unpersist()
-    try:
+        rows, positives = _fold_counts(blocks, folds)
         _, mean, sd, nans = blocks.column_moments()
         mean, sd = mean[_X_START:], sd[_X_START:]
         names = [*marketing_cols, *(f"concept {j}" for j in range(n_concepts))]
