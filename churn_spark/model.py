@@ -42,7 +42,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from churn_spark.selection import LogisticFit, fit_logistic
+from churn_spark.lsi.kselect import vector_size
+from churn_spark.selection import LogisticFit, fit_logistic, fit_logistic_models
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,16 @@ class _ChurnLogisticParams(HasInputCols, HasLabelCol, HasPredictionCol, HasMaxIt
         name = self.getOrDefault("conceptsCol")
         if name not in dataset.columns:
             raise ValueError(f"conceptsCol {name!r} is not a column of the data: {dataset.columns}")
-        # the lake gives VectorUDT; array<double> (as stored for analysts) is taken as it is
-        is_array = isinstance(dataset.schema[name].dataType, T.ArrayType)
-        loadings = F.col(name) if is_array else vector_to_array(F.col(name))
+        loadings = self._loadings_array(dataset)
         return [loadings[i] for i in range(k)]
+
+    def _loadings_array(self, dataset: DataFrame) -> Column:
+        """``conceptsCol`` as array<double> (null stays null)."""
+        name = self.getOrDefault("conceptsCol")
+        # the lake gives VectorUDT; array<double> (as stored for analysts) is taken as it is
+        if isinstance(dataset.schema[name].dataType, T.ArrayType):
+            return F.col(name)
+        return F.when(F.col(name).isNotNull(), vector_to_array(F.col(name)))  # vector_to_array refuses nulls
 
 
 class ChurnLogisticRegression(Estimator, _ChurnLogisticParams, DefaultParamsReadable, DefaultParamsWritable):
@@ -106,18 +113,28 @@ class ChurnLogisticRegression(Estimator, _ChurnLogisticParams, DefaultParamsRead
         return self._set(**self._input_kwargs)
 
     def _fit(self, dataset: DataFrame) -> ChurnLogisticModel:
+        flat, arrays = self._design(dataset)
+        fit = fit_logistic(flat, self.getOrDefault("inputCols"), self.getOrDefault("labelCol"),
+                           max_iter=self.getOrDefault("maxIter"), tol=self.getOrDefault("tol"), arrays=arrays)
+        return self._model_from(fit)
+
+    def _design(self, dataset: DataFrame) -> tuple[DataFrame, dict[str, list[str]]]:
+        """The label, the inputs and the first ``k`` concepts as one array column ``_concepts``; and
+        ``{"_concepts": names of its entries}`` (as in the coefficient tables), empty for k = 0."""
         inputs = list(self.getOrDefault("inputCols"))
-        concepts = self.concept_loadings(dataset)
-        if not inputs and not concepts:
+        k = self.getOrDefault("k")
+        if not inputs and k <= 0:
             raise ValueError("the model has no features (inputCols empty and k = 0)")
-        concept_cols = concept_names(len(concepts))  # the fit's rows name them as the coefficient tables do
-        if concepts:
-            self._check_concept_size(dataset, len(concepts))
-        label = self.getOrDefault("labelCol")
-        flat = dataset.select(F.col(label), *[F.col(c) for c in inputs],
-                              *[c.alias(n) for c, n in zip(concepts, concept_cols, strict=True)])
-        fit = fit_logistic(flat, inputs + concept_cols, label, max_iter=self.getOrDefault("maxIter"),
-                           tol=self.getOrDefault("tol"))
+        columns = [F.col(self.getOrDefault("labelCol")), *[F.col(c) for c in inputs]]
+        if k <= 0:
+            return dataset.select(*columns), {}
+        self.concept_loadings(dataset)  # checks the column
+        self._check_concept_size(dataset, k)
+        return (dataset.select(*columns, F.slice(self._loadings_array(dataset), 1, k).alias("_concepts")),
+                {"_concepts": concept_names(k)})
+
+    def _model_from(self, fit: LogisticFit) -> ChurnLogisticModel:
+        """The fitted Transformer (with this estimator's params and the fit as its summary)."""
         if not fit.converged:
             log.warning("churn logistic regression did not converge: %s", fit.message)
         model = ChurnLogisticModel(intercept=float(fit.coef[0]), coefficients=[float(b) for b in fit.coef[1:]],
@@ -127,12 +144,11 @@ class ChurnLogisticRegression(Estimator, _ChurnLogisticParams, DefaultParamsRead
         return self._copyValues(model)
 
     def _check_concept_size(self, dataset: DataFrame, k: int) -> None:
-        """``k`` must not exceed the loadings' length (read from one row: all units have k_max)."""
+        """``k`` must not exceed the loadings' length (from the ML metadata, else one row: all units have k_max)."""
         name = self.getOrDefault("conceptsCol")
-        column = F.col(name) if isinstance(dataset.schema[name].dataType, T.ArrayType) else vector_to_array(name)
-        first = dataset.where(F.col(name).isNotNull()).select(F.size(column).alias("size")).limit(1).collect()
-        if first and first[0]["size"] < k:
-            raise ValueError(f"k = {k} but conceptsCol {name!r} holds only {first[0]['size']} concepts")
+        size = vector_size(dataset, name)
+        if size is not None and size < k:
+            raise ValueError(f"k = {k} but conceptsCol {name!r} holds only {size} concepts")
 
 
 class ChurnLogisticModel(Model, _ChurnLogisticParams, DefaultParamsReadable, DefaultParamsWritable):
@@ -205,17 +221,44 @@ def fit_churn_model(train: DataFrame, name: str, variables: list[str], label_col
                     concepts_col: str | None = None, k: int = 0, max_iter: int = 25,
                     tol: float = 1e-8) -> ChurnModel:
     """Fit one model on the training units (rows with a null label are left out)."""
+    estimator = _estimator(variables, label_col, concepts_col, k, max_iter, tol)
+    return _churn_model(name, estimator.fit(train), variables, k)
+
+
+def fit_churn_models(train: DataFrame, variables: list[str], label_col: str = "churn",
+                     concepts_col: str | None = None, k: int = 0, max_iter: int = 25,
+                     tol: float = 1e-8) -> dict[str, ChurnModel]:
+    """The paper's two models, ``structured`` (``variables``) and ``structured_text`` (plus the
+    first ``k`` concepts), from one read of ``train``: the same fits as two
+    :func:`fit_churn_model` calls, but the training rows are joined, converted and cached once
+    (:func:`churn_spark.selection.fit_logistic_models`)."""
+    if not variables:
+        raise ValueError("the structured model has no features (no variables)")
+    structured = _estimator(variables, label_col, None, 0, max_iter, tol)
+    text = _estimator(variables, label_col, concepts_col, k, max_iter, tol)
+    flat, arrays = text._design(train)
+    names = list(variables) + concept_names(k)
+    fits = fit_logistic_models(flat, list(variables), label_col, {STRUCTURED: list(variables), STRUCTURED_TEXT: names},
+                               max_iter=max_iter, tol=tol, arrays=arrays)
+    return {STRUCTURED: _churn_model(STRUCTURED, structured._model_from(fits[STRUCTURED]), variables, 0),
+            STRUCTURED_TEXT: _churn_model(STRUCTURED_TEXT, text._model_from(fits[STRUCTURED_TEXT]), variables, k)}
+
+
+def _estimator(variables: list[str], label_col: str, concepts_col: str | None, k: int, max_iter: int,
+               tol: float) -> ChurnLogisticRegression:
     if k > 0 and not concepts_col:
         raise ValueError("k > 0 needs concepts_col")
     estimator = ChurnLogisticRegression(inputCols=list(variables), labelCol=label_col, k=k, maxIter=max_iter,
                                         tol=tol, predictionCol=PROBABILITY_COL)
     if concepts_col:
         estimator.set(estimator.conceptsCol, concepts_col)
-    logistic = estimator.fit(train)
+    return estimator
+
+
+def _churn_model(name: str, logistic: ChurnLogisticModel, variables: list[str], k: int) -> ChurnModel:
     fit = logistic.summary
-    feature_names = list(variables) + concept_names(k)
-    return ChurnModel(name=name, pipeline_model=PipelineModel([logistic]), feature_names=feature_names,
-                      coefficients=fit.rows(name),
+    return ChurnModel(name=name, pipeline_model=PipelineModel([logistic]),
+                      feature_names=list(variables) + concept_names(k), coefficients=fit.rows(name),
                       n_iter=fit.n_iter, n_train=fit.n, converged=fit.converged)
 
 

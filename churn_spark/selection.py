@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,16 +152,26 @@ class _Design:
     ``run_pass`` is the one distributed pass every fit and every score statistic uses.
     """
 
-    def __init__(self, df: DataFrame, columns: list[str], label: str):
-        self.columns = list(columns)
+    def __init__(self, df: DataFrame, columns: list[str], label: str,
+                 arrays: Mapping[str, Sequence[str]] | None = None):
+        arrays = dict(arrays or {})
+        self.columns = list(columns) + [name for names in arrays.values() for name in names]
         self.label = label
         self.passes = 0
         selected = [F.col(label).cast("double").alias("_y")]
-        selected += [F.col(c).cast("double").alias(f"_x{i}") for i, c in enumerate(self.columns)]
+        selected += [F.col(c).cast("double").alias(f"_x{i}") for i, c in enumerate(columns)]
+        widths = {}
+        for j, (array, names) in enumerate(arrays.items()):
+            # one array column converts much faster than one column per entry; a null or short
+            # array becomes nulls, reported below like any null feature
+            value = F.col(array).cast("array<double>")
+            widths[f"_a{j}"] = len(names)
+            selected.append(F.when(F.size(value) == len(names), value)
+                            .otherwise(F.array_repeat(F.lit(None).cast("double"), len(names))).alias(f"_a{j}"))
         # the passes read float64 blocks [y, x_0 .. x_p-1] cached on the executors; the checks,
         # means and standard deviations come from the blocks too (one cheap pass each)
         self.blocks = MatrixBlocks(df.select(*selected).where(F.col("_y").isNotNull()),
-                                   ["_y", *(f"_x{i}" for i in range(len(self.columns)))])
+                                   ["_y", *(f"_x{i}" for i in range(len(columns))), *widths], array_widths=widths)
         self.n, mean, sd, nulls = self.blocks.column_moments()
         if self.n == 0:
             self.blocks.unpersist()
@@ -343,26 +354,44 @@ def _intercept_only(design: _Design) -> np.ndarray:
 
 
 def fit_logistic(df: DataFrame, cols: list[str], label: str, max_iter: int = 25,
-                 tol: float = 1e-6) -> LogisticFit:
+                 tol: float = 1e-6, arrays: Mapping[str, Sequence[str]] | None = None) -> LogisticFit:
     """Maximum-likelihood logistic regression of ``label`` on ``cols`` (plus an intercept).
 
     Distributed Newton-Raphson (a few passes over ``df``); standard errors from the
     inverse information ``I^-1`` at the estimate, Wald chi-square ``(b / se)^2``.
-    Rows with a null label are ignored; null features are an error.
+    Rows with a null label are ignored; null features are an error. ``arrays`` adds
+    fixed-length array columns as features: ``{column: names of its entries}``.
     """
-    design = _Design(df, cols, label)
+    names = list(cols) + [name for entries in (arrays or {}).values() for name in entries]
+    return fit_logistic_models(df, cols, label, {"model": names}, max_iter=max_iter, tol=tol, arrays=arrays)["model"]
+
+
+def fit_logistic_models(df: DataFrame, cols: list[str], label: str, models: Mapping[str, Sequence[str]],
+                        max_iter: int = 25, tol: float = 1e-6,
+                        arrays: Mapping[str, Sequence[str]] | None = None) -> dict[str, LogisticFit]:
+    """:func:`fit_logistic` of ``label`` on each named subset of the features, all from one cached copy of the data.
+
+    The features are ``cols`` and the entries of the ``arrays`` columns (named as given);
+    ``df`` is read once (one set of blocks, one pass for the moments) and each model then
+    costs its Newton passes only. Returns the fits by name, in the order of ``models``.
+    """
+    design = _Design(df, cols, label, arrays)
     try:
-        constant = design.constant_columns()
-        if constant:
-            raise ValueError(f"constant columns cannot be fitted: {[cols[i] for i in constant]}")
-        model = list(range(len(cols)))
-        beta0 = np.concatenate([_intercept_only(design), np.zeros(len(cols))])
-        result = _newton(design, model, [], beta0, max_iter, tol)
-        collinear = [cols[i] for i in _dependent_columns(result.stats.info_model)]
-        if collinear:
-            raise ValueError(f"collinear columns cannot be fitted together (each depends on earlier ones): "
-                             f"{collinear}")
-        return _to_fit(design, model, result)
+        features = design.columns
+        constant = {features[i] for i in design.constant_columns()}
+        fits = {}
+        for name, subset in models.items():
+            if constant & set(subset):
+                raise ValueError(f"constant columns cannot be fitted: {[c for c in subset if c in constant]}")
+            model = [features.index(c) for c in subset]
+            beta0 = np.concatenate([_intercept_only(design), np.zeros(len(model))])
+            result = _newton(design, model, [], beta0, max_iter, tol)
+            collinear = [subset[i] for i in _dependent_columns(result.stats.info_model)]
+            if collinear:
+                raise ValueError(f"collinear columns cannot be fitted together (each depends on earlier ones): "
+                                 f"{collinear}")
+            fits[name] = _to_fit(design, model, result)
+        return fits
     finally:
         design.unpersist()
 

@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any
 
-from pyspark.ml.functions import array_to_vector
+from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -203,17 +203,17 @@ def run_kselect_stage(ctx) -> dict[str, Any]:
 
 def run_models_stage(ctx) -> dict[str, Any]:
     """Fit the structured and the structured + text model; score the test units."""
-    from churn_spark.model import coefficients_frame, fit_churn_model, score
+    from churn_spark.model import coefficients_frame, fit_churn_models, score
 
     cfg, lake, mc = ctx.cfg, ctx.lake, ctx.cfg.model
     variables, k = selected_variables(lake), _chosen_k(lake)
-    units = _encoded(cfg, with_concepts(lake, labelled_units(lake))).cache()
+    # the join is evaluated once, into a cache of just what the fits and the test scores read
+    # (the first k concepts as an array: a VectorUDT of all k_max is much slower to cache)
+    units = _encoded(cfg, with_concepts(lake, labelled_units(lake)))
+    first_k = F.slice(vector_to_array(CONCEPTS), 1, k).alias(CONCEPTS, metadata={"ml_attr": {"num_attrs": k}})
+    units = units.select("unit_id", "customer_id", "split", LABEL, *variables, first_k).persist()
     train, test = units.where("split = 'train'"), units.where("split = 'test'")
-    models = {
-        "structured": fit_churn_model(train, "structured", variables, LABEL, max_iter=mc.max_iter, tol=mc.tol),
-        "structured_text": fit_churn_model(train, "structured_text", variables, LABEL, concepts_col=CONCEPTS,
-                                           k=k, max_iter=mc.max_iter, tol=mc.tol),
-    }
+    models = fit_churn_models(train, variables, LABEL, concepts_col=CONCEPTS, k=k, max_iter=mc.max_iter, tol=mc.tol)
     for name, model in models.items():
         model.pipeline_model.write().overwrite().save(artefact_path(cfg, name))
     lake.write(coefficients_frame(ctx.spark, models.values()), "model_coefficients")

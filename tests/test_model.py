@@ -19,6 +19,7 @@ from churn_spark.model import (
     ChurnModel,
     coefficients_frame,
     fit_churn_model,
+    fit_churn_models,
     score,
 )
 from churn_spark.selection import fit_logistic
@@ -68,6 +69,23 @@ def test_coefficients_and_standard_errors_match_statsmodels(fitted, which, k):
     np.testing.assert_allclose([r["wald_chi2"] for r in rows], (ref.params / ref.bse) ** 2, rtol=1e-3)
     np.testing.assert_allclose([r["p_value"] for r in rows], ref.pvalues, rtol=1e-3, atol=1e-12)
     assert 2 <= model.n_iter <= 10
+
+
+def test_both_models_from_one_read_equal_two_separate_fits(fitted):
+    _, df, structured, text = fitted
+    both = fit_churn_models(df, VARIABLES, label_col="churn", concepts_col="concepts", k=K)
+    assert list(both) == [STRUCTURED, STRUCTURED_TEXT]
+    for alone, shared in ((structured, both[STRUCTURED]), (text, both[STRUCTURED_TEXT])):
+        assert shared.name == alone.name and shared.feature_names == alone.feature_names
+        assert (shared.n_iter, shared.n_train) == (alone.n_iter, alone.n_train)
+        for key in ("coefficient", "std_error"):
+            np.testing.assert_allclose([r[key] for r in shared.coefficients], [r[key] for r in alone.coefficients],
+                                       rtol=1e-10)
+    with pytest.raises(ValueError, match="only 6 concepts"):
+        fit_churn_models(df, VARIABLES, label_col="churn", concepts_col="concepts", k=7)
+    no_concepts = df.withColumn("concepts", F.when(F.col("unit_id") != "u7", F.col("concepts")))
+    with pytest.raises(ValueError, match=r"columns with nulls .*'concept_1', 'concept_2'"):
+        fit_churn_models(no_concepts, VARIABLES, label_col="churn", concepts_col="concepts", k=K)
 
 
 def test_text_model_matches_sklearn_and_the_distributed_newton(fitted):
