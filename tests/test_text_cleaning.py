@@ -151,6 +151,9 @@ def test_fast_traditional_to_simplified_equals_opencc_on_generated_traditional_e
     # phrases whose conversion differs from the character-by-character one
     for phrase in ("乾隆", "著作", "一目瞭然", "瞭解"):
         assert fast.convert(phrase) == reference.convert(phrase)
+    # phrases of characters that never convert alone; and Simplified text, left as it is
+    for text in ("我已回覆您的問題", "请尽快回覆", "他一直沈默", "我们一起看报纸", "订阅服务中心"):
+        assert fast.convert(text) == reference.convert(text)
 
 
 def test_email_cleaner_stage_outputs_text_and_mask_counts(spark):

@@ -228,8 +228,13 @@ class TraditionalToSimplified:
         self._phrases = {k: v for k, v in phrases.items() if k.translate(self._char_map) != v}
         alternatives = sorted(self._phrases, key=len, reverse=True)
         self._phrase_re = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
-        # text without any of these characters is left as it is (most emails are Simplified)
-        self._traditional = frozenset(singles) | frozenset("".join(self._phrases))
+        # text without any of these characters is left as it is (most emails are Simplified): the
+        # characters that convert, and one character of each phrase made only of characters that
+        # do not (a phrase cannot match without each of its characters). That one is taken from
+        # the character table (e.g. 瞭, 覆: rare in Simplified text), not a common one like 一
+        converting, in_table = frozenset(singles), frozenset(k for k in chars if len(k) == 1)
+        self._traditional = converting | {next((c for c in k if c in in_table), k[0])
+                                          for k in self._phrases if converting.isdisjoint(k)}
 
     def convert(self, text: str) -> str:
         if self._traditional.isdisjoint(text):  # Simplified text: nothing to convert
