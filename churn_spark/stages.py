@@ -311,8 +311,10 @@ def run_score_stage(ctx) -> dict[str, Any]:
             .select("unit_id", "customer_id", "has_emails", F.col(PROBABILITY_COL).alias("p_churn"),
                     F.lit(name).alias("model"))
         scored = part if scored is None else scored.unionByName(part)
+    scored = scored.persist()  # the ranking reads it several times; the scoring pipeline runs once
     ranked = rank_by_probability(scored, "p_churn").withColumn("model_version", F.lit(manifest["model_version"]))
     lake.write(ranked, "churn_scores")
+    scored.unpersist()
     counts = lake.read("churn_scores").groupBy("model").count().collect()
     summary = {r.model: int(r["count"]) for r in counts}
     print(f"score: {sum(summary.values())} units without a label scored {summary}")
@@ -323,6 +325,7 @@ def rank_by_probability(df: DataFrame, col: str) -> DataFrame:
     """Add ``rank`` (1 = most likely) and ``decile`` (1 = top 10%) by descending ``col``.
 
     A global sort plus ``zipWithIndex``: distributed, unlike a window without partitions.
+    ``df`` is evaluated several times (sort sample, count, index): persist it if it is costly.
     """
     ordered = df.orderBy(F.col(col).desc(), F.col("unit_id"))
     n = ordered.count()
