@@ -247,18 +247,26 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
         return self._projection_broadcast
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        in_col, out_col = self.getInputCol(), self.getOutputCol()
+        out_col = self.getOutputCol()
         scratch = f"_{out_col}_array"
-        fold_in = _fold_in_batches(self._projection(dataset.sparkSession), self.numTerms, in_col, scratch)
-        schema = StructType([*dataset.schema.fields, StructField(scratch, ArrayType(DoubleType(), False), True)])
         metadata = {"ml_attr": {"num_attrs": self.numConcepts}}  # lets VectorSlicer/Assembler skip a pass
         return (
-            dataset.mapInArrow(fold_in, schema)
+            self.fold_in_arrays(dataset, scratch)
             .withColumn(
                 out_col, F.when(F.col(scratch).isNotNull(), array_to_vector(scratch)).alias(out_col, metadata=metadata)
             )
             .drop(scratch)
         )
+
+    def fold_in_arrays(self, dataset: DataFrame, out_col: str) -> DataFrame:
+        """``dataset`` plus the fold-in ``u(a) = a · V_k · Σ_k⁻¹`` of ``inputCol`` as ``array<double>`` (``out_col``).
+
+        What :meth:`transform` computes, before it becomes a vector: for tables stored as arrays.
+        """
+        fold_in = _fold_in_batches(self._projection(dataset.sparkSession), self.numTerms, self.getInputCol(),
+                                   out_col)
+        schema = StructType([*dataset.schema.fields, StructField(out_col, ArrayType(DoubleType(), False), True)])
+        return dataset.mapInArrow(fold_in, schema)
 
     # -- persistence --------------------------------------------------------------------
 
@@ -432,7 +440,4 @@ def unit_concepts_frame(
 ) -> DataFrame:
     """``(id_col, out_col array<double>)``: every unit's k_max concept loadings (fold-in), as a
     plain array so that SQL users and any Delta reader can query them."""
-    from pyspark.ml.functions import vector_to_array
-
-    projected = model.transform(units_df.select(id_col, model.getInputCol()))
-    return projected.select(id_col, vector_to_array(F.col(model.getOutputCol())).alias(out_col))
+    return model.fold_in_arrays(units_df.select(id_col, model.getInputCol()), out_col)
