@@ -89,12 +89,13 @@ class _EncoderParams(HasInputCols, HasOutputCol):
         typeConverter=TypeConverters.toInt)
     medianAccuracy: Param[int] = Param(
         Params._dummy(), "medianAccuracy",
-        "accuracy of percentile_approx for the training medians (rank error <= n / accuracy)",
+        "accuracy of percentile_approx for the training medians (rank error <= n / accuracy; Spark's default "
+        "10000; an exact median would hold every distinct value in memory)",
         typeConverter=TypeConverters.toInt)
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(minLevelCount=10, maxLevels=20, medianAccuracy=100000, outputCol="")
+        self._setDefault(minLevelCount=10, maxLevels=20, medianAccuracy=10000, outputCol="")
 
 
 class MarketingEncoder(Estimator["MarketingEncoderModel"], _EncoderParams,
@@ -107,14 +108,14 @@ class MarketingEncoder(Estimator["MarketingEncoderModel"], _EncoderParams,
 
     @keyword_only
     def __init__(self, *, inputCols: list[str] | None = None, outputCol: str = "",
-                 minLevelCount: int = 10, maxLevels: int = 20, medianAccuracy: int = 100000) -> None:
+                 minLevelCount: int = 10, maxLevels: int = 20, medianAccuracy: int = 10000) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
 
     @keyword_only
     def setParams(self, *, inputCols: list[str] | None = None, outputCol: str = "",
                   minLevelCount: int = 10, maxLevels: int = 20,
-                  medianAccuracy: int = 100000) -> MarketingEncoder:
+                  medianAccuracy: int = 10000) -> MarketingEncoder:
         return self._set(**self._input_kwargs)
 
     def _fit(self, dataset: DataFrame) -> MarketingEncoderModel:

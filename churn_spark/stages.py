@@ -158,15 +158,18 @@ def run_selection_stage(ctx) -> dict[str, Any]:
     from churn_spark.selection import forward_select
 
     cfg, lake, sc = ctx.cfg, ctx.lake, ctx.cfg.selection
-    train = labelled_units(lake, "train")
     exclude = [*sc.exclude_columns, "has_emails", "n_emails"]
     candidates, skipped = candidate_columns(lake.read("observations"), exclude)
+    # the encoder's two statistics jobs and the selection's blocks read the join once (all its
+    # columns: the encoder keeps its dummy names clear of every column the units have)
+    train = labelled_units(lake, "train").persist()
     encoder = MarketingEncoder(inputCols=candidates, minLevelCount=sc.min_level_count,
                                maxLevels=sc.max_levels).fit(train)
     encoder.write().overwrite().save(artefact_path(cfg, "encoder"))
     result = forward_select(encoder.transform(train), encoder.candidateNames(), LABEL, entry_p=sc.entry_p,
                             max_variables=sc.max_variables, max_iter=sc.max_iter, tol=sc.tol,
                             labels=encoder.candidateLabels())
+    train.unpersist()
     schema = "step int, variable string, label string, score_chi2 double, p_value double"
     rows = [(r["step"], r["variable"], r.get("label"), r["score_chi2"], r["p_value"]) for r in result.rows()]
     lake.write(ctx.spark.createDataFrame(rows, schema), "feature_selection")
