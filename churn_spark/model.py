@@ -23,6 +23,8 @@ then concepts) and ``standardErrors`` as JSON Params (``DefaultParamsWritable``)
 the probability column ``p_churn`` as one Spark Column expression (no Python UDF). A null
 input gives a null probability. Each :class:`ChurnModel` wraps it in a one-stage
 ``PipelineModel`` so that it is saved, loaded and chained like the other artefacts.
+:func:`fit_churn_models` fits both models from one read of the training units (one set of
+cached blocks; the structured model's columns are a subset of the other's).
 """
 
 from __future__ import annotations
