@@ -9,7 +9,8 @@ manager, on the executors) and hands every later pass the matrices themselves
 (``np.frombuffer``: no parsing). An RDD rather than a cached DataFrame: a pass then ships
 the stored bytes to the Python worker as they are, where a cached DataFrame's binary column
 is copied into Arrow batches first; measured on 515,000 x 280 values (1.15 GB, local[2]):
-0.8-1.0 s against 1.7-2.0 s per pass. Nothing proportional to the rows reaches the driver;
+1.2-1.3 s against 1.7-2.0 s per pass (building the blocks costs more, ~10 s there).
+Nothing proportional to the rows reaches the driver;
 a pass returns one partial result per block, combined with ``treeReduce``.
 
 Block ``b`` is an ``(n_b, width)`` matrix whose columns are the requested columns in order,

@@ -78,17 +78,16 @@ class _ChurnLogisticParams(HasInputCols, HasLabelCol, HasPredictionCol, HasMaxIt
         k = self.getOrDefault("k")
         if k <= 0:
             return []
-        if not self.isDefined("conceptsCol"):
-            raise ValueError(f"k = {k} concepts need conceptsCol (concepts_col)")
-        name = self.getOrDefault("conceptsCol")
-        if name not in dataset.columns:
-            raise ValueError(f"conceptsCol {name!r} is not a column of the data: {dataset.columns}")
         loadings = self._loadings_array(dataset)
         return [loadings[i] for i in range(k)]
 
     def _loadings_array(self, dataset: DataFrame) -> Column:
-        """``conceptsCol`` as array<double> (null stays null)."""
+        """``conceptsCol`` as array<double> (null stays null); checks the column is there."""
+        if not self.isDefined("conceptsCol"):
+            raise ValueError(f"k = {self.getOrDefault('k')} concepts need conceptsCol (concepts_col)")
         name = self.getOrDefault("conceptsCol")
+        if name not in dataset.columns:
+            raise ValueError(f"conceptsCol {name!r} is not a column of the data: {dataset.columns}")
         # the lake gives VectorUDT; array<double> (as stored for analysts) is taken as it is
         if isinstance(dataset.schema[name].dataType, T.ArrayType):
             return F.col(name)
@@ -130,9 +129,9 @@ class ChurnLogisticRegression(Estimator, _ChurnLogisticParams, DefaultParamsRead
         columns = [F.col(self.getOrDefault("labelCol")), *[F.col(c) for c in inputs]]
         if k <= 0:
             return dataset.select(*columns), {}
-        self.concept_loadings(dataset)  # checks the column
+        loadings = self._loadings_array(dataset)
         self._check_concept_size(dataset, k)
-        return (dataset.select(*columns, F.slice(self._loadings_array(dataset), 1, k).alias("_concepts")),
+        return (dataset.select(*columns, F.slice(loadings, 1, k).alias("_concepts")),
                 {"_concepts": concept_names(k)})
 
     def _model_from(self, fit: LogisticFit) -> ChurnLogisticModel:
