@@ -53,7 +53,8 @@ class MatrixBlocks:
     """``df[columns]`` as cached float64 row blocks; ``width`` = number of matrix columns.
 
     ``columns`` are numeric columns or ``array<double>`` columns of a fixed length
-    (``array_widths[name]``). Nulls become NaN: check them on the DataFrame first.
+    (``array_widths[name]``). Nulls become NaN, and so does every entry of an array that is
+    null or not of its width: :meth:`column_moments` counts them.
     The blocks are coalesced to the default parallelism (one task per core and pass).
     """
 
@@ -84,8 +85,14 @@ class MatrixBlocks:
             if len(pending):
                 yield block_frame(pending)
 
-        selected = [F.col(c).cast("array<double>") if c in array_widths else F.col(c).cast("double")
-                    for c in columns]
+        def as_double(c: str):
+            if c not in array_widths:
+                return F.col(c).cast("double")
+            # a null or short array would stop the conversion: it becomes a row of NaNs (= nulls)
+            value, width = F.col(c).cast("array<double>"), array_widths[c]
+            return F.when(F.size(value) == width, value).otherwise(F.array_repeat(F.lit(float("nan")), width))
+
+        selected = [as_double(c) for c in columns]
         partitions = df.sparkSession.sparkContext.defaultParallelism
         self.spark = df.sparkSession
         self.rdd = (df.select(*selected).toDF(*columns).coalesce(partitions)

@@ -163,11 +163,9 @@ class _Design:
         widths = {}
         for j, (array, names) in enumerate(arrays.items()):
             # one array column converts much faster than one column per entry; a null or short
-            # array becomes nulls, reported below like any null feature
-            value = F.col(array).cast("array<double>")
+            # array becomes NaNs in the blocks, reported below like any null feature
             widths[f"_a{j}"] = len(names)
-            selected.append(F.when(F.size(value) == len(names), value)
-                            .otherwise(F.array_repeat(F.lit(None).cast("double"), len(names))).alias(f"_a{j}"))
+            selected.append(F.col(array).alias(f"_a{j}"))
         # the passes read float64 blocks [y, x_0 .. x_p-1] cached on the executors; the checks,
         # means and standard deviations come from the blocks too (one cheap pass each)
         self.blocks = MatrixBlocks(df.select(*selected).where(F.col("_y").isNotNull()),

@@ -58,3 +58,15 @@ def test_column_moments_match_numpy_and_count_nulls(spark):
     assert n == 57 and list(nans) == [0, 0, 2]
     np.testing.assert_allclose(mean[:2], values[:, :2].mean(axis=0), rtol=1e-14)
     np.testing.assert_allclose(sd[:2], values[:, :2].std(axis=0), rtol=1e-9)
+
+
+def test_null_or_short_arrays_become_nan_rows_counted_by_the_moments(spark):
+    df = spark.createDataFrame([(1.0, [1.0, 2.0]), (2.0, None), (3.0, [5.0]), (4.0, [3.0, 4.0])],
+                               "a double, v array<double>")
+    blocks = MatrixBlocks(df.coalesce(1), ["a", "v"], array_widths={"v": 2})
+    try:
+        n, mean, _, nans = blocks.column_moments()
+    finally:
+        blocks.unpersist()
+    assert n == 4 and list(nans) == [0, 2, 2]
+    assert mean[0] == 2.5

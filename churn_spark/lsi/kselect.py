@@ -362,8 +362,8 @@ def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str,
                   n_concepts: int) -> DataFrame:
     """``(_y, _f, _bad_x, _x)``: label, fold, and marketing columns + the first ``n_concepts`` concepts as one array.
 
-    A row without concepts, or with fewer than ``n_concepts``, gets ``_bad_x = 1`` and NaNs in
-    ``_x``, so that it is counted (and refused) from the blocks without a job of its own.
+    A row without concepts, or with fewer than ``n_concepts``, gets ``_bad_x = 1`` (and NaNs in
+    the blocks), so that it is counted (and refused) from the blocks without a job of its own.
     Coalesced to the default parallelism: the data are small, and fewer tasks mean less
     overhead per pass (a narrow dependency: ``rand`` folds are drawn as before).
     """
@@ -379,7 +379,7 @@ def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str,
     return data.select(
         F.col(label_col).cast("double").alias("_y"), F.col(fold_col).cast("double").alias("_f"),
         F.when(x_ok, 0.0).otherwise(1.0).alias("_bad_x"),
-        F.when(x_ok, x).otherwise(F.array_repeat(F.lit(float("nan")), width)).alias("_x"),
+        x.alias("_x"),
     ).coalesce(partitions)
 
 
