@@ -171,3 +171,51 @@ def test_weighting_inside_the_sum_equals_transform_then_sum(spark, frames):
     assert fused["u1"].vector.toArray().sum() > 0
     with pytest.raises(ValueError, match="grouped"):
         aggregate_unit_vectors(emails, observations, WINDOW, vector_col="terms", weighting=model, method="grouped")
+
+
+def test_weighted_sums_across_batch_boundaries_equal_numpy_and_transform_then_sum(spark):
+    """The Arrow pass that weighs and sums (units' runs cut by batches of 3 rows, emails whose terms
+    are null, empty or unknown) equals a numpy reference of ``sum_j log2(n_ij + 1) * idf_i`` and,
+    bit for bit, ``weighting.transform`` followed by the sum."""
+    from churn_spark.text.weighting import LogTfIdf
+
+    rng = np.random.default_rng(11)
+    words = ["价格", "投诉", "投递", "退订", "服务", "报纸", "未知词"]
+    n_units = 50
+    observations = spark.createDataFrame(
+        [(f"u{u}", f"c{u % 30}", CUTOFF, "train", int(u % 2)) for u in range(n_units)],
+        "unit_id string, customer_id string, cutoff_date date, split string, churn int")
+    rows = []
+    for e in range(300):
+        kind = rng.integers(0, 10)
+        terms = None if kind == 0 else [] if kind == 1 else list(rng.choice(words, size=int(rng.integers(1, 8))))
+        sent = dt.datetime(2024, 3, 1, 12) + dt.timedelta(days=int(rng.integers(0, 45)))
+        rows.append((f"e{e}", f"c{rng.integers(0, 35)}", sent, terms))
+    emails = spark.createDataFrame(rows, "email_id string, customer_id string, sent_at timestamp, terms array<string>")
+    model = LogTfIdf(inputCol="terms", outputCol="vector", minTermCount=1, maxDocShare=1.0,
+                     excludedTerms=["未知词"]).fit(emails)
+    kept, idf = model.kept_terms()
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "3")
+    try:
+        fused = {r.unit_id: r for r in aggregate_unit_vectors(emails, observations, WINDOW, vector_col="terms",
+                                                              weighting=model).collect()}
+        two_passes = {r.unit_id: r for r in aggregate_unit_vectors(model.transform(emails), observations,
+                                                                   WINDOW).collect()}
+    finally:
+        spark.conf.set(key, before)
+    assert set(fused) == {f"u{u}" for u in range(n_units)}
+    for u in range(n_units):
+        members = [t for _, c, sent, t in rows
+                   if c == f"c{u % 30}" and dt.date(2024, 3, 1) < sent.date() <= CUTOFF]
+        expected = np.zeros(len(kept))
+        for terms in members:
+            counts = np.array([(terms or []).count(w) for w in kept], dtype=float)
+            expected += np.where(counts > 0, np.log2(counts + 1.0), 0.0) * idf
+        row = fused[f"u{u}"]
+        assert (row.n_emails, row.has_emails) == (len(members), bool(members))
+        np.testing.assert_allclose(row.vector.toArray(), expected, rtol=1e-12)
+        assert list(row.vector.indices) == sorted(row.vector.indices)
+        np.testing.assert_array_equal(row.vector.toArray(), two_passes[f"u{u}"].vector.toArray())
+    assert sum(r.n_emails for r in fused.values()) > 100

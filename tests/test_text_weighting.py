@@ -101,3 +101,30 @@ def test_model_save_and_load_give_identical_vectors(corpus_df, tmp_path):
     before = [r.w for r in model.transform(corpus_df).orderBy("id").collect()]
     after = [r.w for r in loaded.transform(corpus_df).orderBy("id").collect()]
     assert before == after
+
+
+def test_term_statistics_over_many_batches_equal_python_counts(spark):
+    """df / cf counted per Arrow batch and merged (over 64 batches in one partition, so the
+    partial counts are added inside the partition too) equal a plain Python count; null terms
+    inside a list are ignored, a null list is an email without terms."""
+    from collections import Counter
+
+    from churn_spark.text.weighting import term_statistics
+
+    rng = np.random.default_rng(5)
+    words = ["报纸", "投递", "价格", "续订", "投诉", "晚", "贵", None]
+    corpus = [None if i % 17 == 0 else list(rng.choice(np.array(words, dtype=object), size=int(rng.integers(0, 9))))
+              for i in range(300)]
+    df = spark.createDataFrame([(i, terms) for i, terms in enumerate(corpus)], "id int, terms array<string>")
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "2")
+    try:
+        stats, n_docs = term_statistics(df.coalesce(1))
+    finally:
+        spark.conf.set(key, before)
+    cf = Counter(t for doc in corpus if doc for t in doc if t is not None)
+    doc_freq = Counter(t for doc in corpus if doc for t in set(doc) if t is not None)
+    assert n_docs == len(corpus)
+    got = {r.term: (r.df, r.cf) for r in stats.itertuples()}
+    assert got == {t: (doc_freq[t], cf[t]) for t in cf}

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.ml.linalg import SparseVector, VectorUDT
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
-from churn_spark.text.weighting import LogTfIdfModel
+from churn_spark.text.weighting import LogTfIdfModel, log_tf_idf_entries
 
 UNIT_COLUMNS = ("unit_id", "customer_id", "split", "churn")
 
@@ -162,28 +165,87 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     schema = T.StructType([*key_fields, T.StructField("n_emails", T.IntegerType(), False),
                            T.StructField("has_emails", T.BooleanType(), False), vector_field])
     runs = pairs.select(*keys, "_vector").repartition("unit_id").sortWithinPartitions("unit_id")
-    weigh = None
     if weighting is not None:
-        vectorize = weighting.vectorizer(runs.sparkSession)
-
-        def weigh(email_terms):
-            return None if _is_missing(email_terms) else vectorize(email_terms)  # missing: no email (left join)
-
-    return runs.mapInPandas(_sum_sorted_runs(keys, size, schema.names, weigh), schema)
+        shipped = runs.sparkSession.sparkContext.broadcast(weighting.kept_terms())
+        return runs.mapInArrow(_weigh_sum_sorted_runs(keys, size, to_arrow_schema(schema), shipped), schema)
+    return runs.mapInPandas(_sum_sorted_runs(keys, size, schema.names), schema)
 
 
-def _sum_sorted_runs(keys: list[str], size: int, names: list[str], weigh=None):
-    """mapInPandas: rows sorted by unit -> one row per unit (a unit's run may span batches).
+def _weigh_sum_sorted_runs(keys: list[str], size: int, schema: pa.Schema, shipped):
+    """mapInArrow: (unit, email terms) rows sorted by unit -> one row per unit, its emails weighted
+    (log-tf x idf) and summed with array operations, no Python object per email.
 
-    ``weigh`` (optional) turns a row's ``_vector`` (then an email's terms) into its vector first.
+    ``shipped`` broadcasts ``(kept terms in id order, idf)``. The last unit of a batch may continue
+    in the next one: its rows are carried over until its run ends.
     """
+    def summed(batches):
+        vocabulary: tuple[pa.Array, np.ndarray] | None = None
+        carried: pa.Table | None = None
+        for batch in batches:
+            if vocabulary is None:
+                terms, idf = shipped.value
+                vocabulary = (pa.array(terms, pa.string()), np.asarray(idf, dtype=float))
+            table = pa.Table.from_batches([batch])
+            if carried is not None:
+                table = pa.concat_tables([carried, table])
+            if table.num_rows == 0:
+                continue
+            last_start = int(_run_starts(table.column(keys[0]))[-1])
+            if last_start:
+                yield from _unit_sums(table.slice(0, last_start), keys, size, schema, vocabulary).to_batches()
+            carried = table.slice(last_start)
+        if carried is not None and carried.num_rows:
+            yield from _unit_sums(carried, keys, size, schema, vocabulary).to_batches()
+    return summed
+
+
+def _run_starts(units: pa.ChunkedArray) -> np.ndarray:
+    """Row positions where a new unit starts in rows sorted by unit (position 0 included)."""
+    values = units.combine_chunks()
+    changed = pc.fill_null(pc.not_equal(values[1:], values[:-1]), True)
+    return np.flatnonzero(np.concatenate([[True], changed.to_numpy(zero_copy_only=False)]))
+
+
+def _unit_sums(table: pa.Table, keys: list[str], size: int, schema: pa.Schema,
+               vocabulary: tuple[pa.Array, np.ndarray]) -> pa.Table:
+    """Complete unit runs -> one row per unit: keys, ``n_emails``, ``has_emails``, the summed vector.
+
+    ``Aw_u = sum over the unit's emails j of w_j``; a null terms list is "no email" (left join),
+    an empty one an email without terms. Sums are taken in email order, as :func:`sum_sparse` does.
+    """
+    kept, idf = vocabulary
+    starts = _run_starts(table.column(keys[0]))
+    unit_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, table.num_rows)))
+    email_terms = table.column("_vector").combine_chunks()
+    term_ids = pc.fill_null(pc.index_in(pc.list_flatten(email_terms), value_set=kept), -1).to_numpy()
+    rows = pc.list_parent_indices(email_terms).to_numpy()
+    known = term_ids >= 0
+    entry_rows, entry_terms, weights = log_tf_idf_entries(rows[known], term_ids[known], idf, size)
+    cells, position = np.unique(unit_of_row[entry_rows] * size + entry_terms, return_inverse=True)
+    sums = np.bincount(position, weights=weights, minlength=len(cells))
+    per_unit = np.bincount(cells // size, minlength=len(starts))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(per_unit)]).astype(np.int32))
+    n_emails = np.bincount(unit_of_row, weights=email_terms.is_valid().to_numpy(zero_copy_only=False),
+                           minlength=len(starts)).astype(np.int32)
+    vectors = pa.StructArray.from_arrays(
+        [pa.array(np.zeros(len(starts), np.int8)), pa.array(np.full(len(starts), size, np.int32)),
+         pa.ListArray.from_arrays(offsets, pa.array((cells % size).astype(np.int32))),
+         pa.ListArray.from_arrays(offsets, pa.array(sums))],
+        names=["type", "size", "indices", "values"])  # VectorUDT's storage; type 0 = sparse
+    columns = [table.column(k).take(starts) for k in keys]
+    return pa.table([*columns, pa.array(n_emails), pa.array(n_emails > 0), vectors],
+                    names=schema.names).cast(schema)
+
+
+def _sum_sorted_runs(keys: list[str], size: int, names: list[str]):
+    """mapInPandas: rows sorted by unit -> one row per unit (a unit's run may span batches)."""
     def summed(batches):
         current: tuple | None = None
         vectors: list = []
         out: list[tuple] = []
         for pdf in batches:
             for row in zip(*(pdf[c] for c in keys), pdf["_vector"], strict=True):
-                unit, vector = row[:-1], row[-1] if weigh is None else weigh(row[-1])
+                unit, vector = row[:-1], row[-1]
                 if current is not None and unit[0] != current[0]:
                     out.append(_unit_row(current, vectors, size))
                     vectors = []

@@ -17,7 +17,7 @@ term ``i`` and ``cf_i`` its number of occurrences:
 terms outside the kept vocabulary are ignored. Spark's ``IDF`` (``ln((N+1)/(df+1))``, no
 log tf) is deliberately not used.
 
-The counting is distributed (one explode + group-by with map-side combining); only the
+The counting is distributed (per-partition counts with Arrow arrays, then one group-by); only the
 vocabulary (one row per distinct term) comes to the driver, and the fitted vocabulary is
 broadcast to the executors for :meth:`LogTfIdfModel.transform`.
 """
@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.linalg import SparseVector, VectorUDT
@@ -110,23 +112,47 @@ class LogTfIdf(Estimator, _LogTfIdfParams, DefaultParamsReadable, DefaultParamsW
 def term_statistics(dataset: DataFrame, terms_col: str = "terms") -> tuple[pd.DataFrame, int]:
     """``(DataFrame term, df, cf)`` on the driver and the number of rows, in one pass over ``dataset``.
 
-    Each row contributes every occurrence with flag 0 and every distinct term with flag 1,
-    so ``cf = count(flag 0)`` and ``df = count(flag 1)`` come out of one group-by.
+    Each partition counts its terms with array operations (:func:`_count_terms`); Spark adds
+    the partial counts per term. Only one row per distinct term reaches the driver.
     """
     observation = Observation("log_tf_idf_docs")
     terms = F.coalesce(F.col(terms_col), F.array().cast("array<string>"))
-    entries = F.concat(
-        F.transform(terms, lambda t: F.struct(t.alias("term"), F.lit(0).alias("distinct"))),
-        F.transform(F.array_distinct(terms), lambda t: F.struct(t.alias("term"), F.lit(1).alias("distinct"))))
     counted = (dataset.select(terms.alias("terms"))
                .observe(observation, F.count(F.lit(1)).alias("n_docs"))
-               .select(F.explode(entries).alias("e"))
-               .groupBy(F.col("e.term").alias("term"))
-               .agg(F.sum(F.col("e.distinct")).alias("df"),
-                    F.sum(1 - F.col("e.distinct")).alias("cf")))
+               .mapInArrow(_count_terms, "term string, df long, cf long")
+               .groupBy("term").agg(F.sum("df").alias("df"), F.sum("cf").alias("cf")))
     stats = counted.toPandas()
     n_docs = int(observation.get["n_docs"])
     return stats, n_docs
+
+
+def _count_terms(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow: emails' term lists -> ``(term, df, cf)`` of this partition.
+
+    ``cf``: occurrences of the term; ``df``: emails containing it (distinct (email, term) pairs).
+    """
+    parts: list[pa.Table] = []
+    for batch in batches:
+        email_terms = batch.column(0)
+        flat, rows = pc.list_flatten(email_terms), pc.list_parent_indices(email_terms)
+        present = flat.is_valid()
+        encoded = pc.dictionary_encode(flat.filter(present))
+        codes = encoded.indices.to_numpy().astype(np.int64)
+        n = len(encoded.dictionary)
+        if not n:
+            continue
+        pairs = np.unique(rows.filter(present).to_numpy() * n + codes)
+        parts.append(pa.table({"term": encoded.dictionary, "df": np.bincount(pairs % n, minlength=n),
+                               "cf": np.bincount(codes, minlength=n)}))
+        if len(parts) >= 64:  # bound the memory of a long partition
+            parts = [_add_counts(parts)]
+    if parts:
+        yield from _add_counts(parts).to_batches()
+
+
+def _add_counts(parts: list[pa.Table]) -> pa.Table:
+    summed = pa.concat_tables(parts).group_by("term").aggregate([("df", "sum"), ("cf", "sum")])
+    return pa.table({"term": summed["term"], "df": summed["df_sum"], "cf": summed["cf_sum"]})
 
 
 def build_vocabulary(stats: pd.DataFrame, n_docs: int, *, min_term_count: int, max_doc_share: float,
@@ -163,6 +189,19 @@ def log_tf_idf_vector(terms, index: dict[str, int], idf: np.ndarray, size: int) 
         return SparseVector(size, [], [])
     unique, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
     return SparseVector(size, unique, np.log2(counts + 1.0) * idf[unique])
+
+
+def log_tf_idf_entries(rows: np.ndarray, term_ids: np.ndarray, idf: np.ndarray,
+                       size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`log_tf_idf_vector` for many emails at once, on flat occurrence arrays.
+
+    Occurrence ``j`` is kept term ``term_ids[j]`` in email ``rows[j]``. Returns one entry per
+    distinct (email, term), sorted by email then term: ``(row, term, w)`` with
+    ``w = log2(n + 1) * idf[term]`` (the same floating-point operations as the per-email function).
+    """
+    pairs, counts = np.unique(rows.astype(np.int64) * size + term_ids, return_counts=True)
+    terms = pairs % size
+    return pairs // size, terms, np.log2(counts + 1.0) * idf[terms]
 
 
 class LogTfIdfModel(Model, _LogTfIdfParams, MLReadable, MLWritable):
