@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from churn_spark.text.cleaning import (
+    PII_PLACEHOLDER,
     PII_TYPES,
     EmailCleaner,
     TraditionalToSimplified,
@@ -74,6 +75,27 @@ def test_fast_mask_equals_the_plain_pattern_scan_on_generated_emails():
         assert counts == reference
 
 
+P = PII_PLACEHOLDER
+
+
+@pytest.mark.parametrize("text, masked, kinds", [
+    # digit runs of the fewest characters each kind can match (a shorter run is not searched), and one fewer
+    ("电话010123456，谢谢", f"电话{P}，谢谢", ["phone"]), ("电话01012345，谢谢", "电话01012345，谢谢", []),
+    ("卡号6222605755648156，谢谢", f"卡号{P}，谢谢", ["bank_card"]),
+    ("卡号622260575564815，谢谢", "卡号622260575564815，谢谢", []),
+    ("身份证110101199003071234，谢谢", f"身份证{P}，谢谢", ["id_number"]),
+    ("身份证11010119900307123，谢谢", f"身份证{P}，谢谢", ["bank_card"]),  # 17 digits: not an ID
+    # a street name of 4 characters (the most the address pattern takes before the street), and of 5
+    ("住 新华东一路12号", f"住 {P}", ["address"]), ("住 新华东一二路12号", f"住 新华东一二{P}", ["address"]),
+    ("和平路中山路12号3栋，中山路5号和平街7號", f"和平路中山{P}，{P}", ["address", "address"]),
+])
+def test_masking_shortcuts_at_their_boundaries_agree_with_the_plain_scan(text, masked, kinds):
+    counts: dict[str, int] = {}
+    assert mask_pii(text, counts) == masked
+    assert [kind for kind, _ in find_pii(text)] == kinds
+    assert counts == {kind: kinds.count(kind) for kind in kinds}
+
+
 def test_no_generated_personal_data_survives_cleaning():
     from churn_spark.synth.text import TOPICS, render_emails_with_pii
 
@@ -127,6 +149,14 @@ def test_signatures_are_dropped(tail):
     assert not any(word in text for word in ("张伟", "李女士", "Wang", "iPhone", "谢谢", "此致"))
 
 
+@pytest.mark.parametrize("text, kept", [
+    ("谢谢！\n张伟", ""), ("--\n张伟", ""), ("发件人: 客服\n已收到", ""), ("> 旧邮件\n报纸没到", "\n报纸没到"),
+    ("报纸没到\n-----原始邮件-----\n已收到", "报纸没到\n"), ("报纸没到\n谢谢！\n张伟", "报纸没到\n"),
+])
+def test_a_quote_or_signature_is_cut_at_the_start_of_its_line_even_the_first(text, kept):
+    assert strip_quotes_and_signature(text) == kept
+
+
 def test_a_thank_you_line_followed_by_more_content_is_kept():
     body = "谢谢！\n" + "另外我想问一下明年的续订价格是多少，还有优惠活动吗，请尽快回复我，谢谢你们。\n" * 2
     assert "续订价格" in strip_quotes_and_signature(body)
@@ -135,6 +165,9 @@ def test_a_thank_you_line_followed_by_more_content_is_kept():
 def test_clean_email_normalises_width_script_case_and_punctuation():
     text = clean_email("回覆：投訴", "報紙ＡＰＰ打不開！！請處理，謝謝。\n> 舊郵件")
     assert text == "投诉 报纸app打不开 请处理 谢谢"
+    # a rare full-width character (＞) is converted with the rest when the text has one that matters (Ａ)
+    assert clean_email(None, "Ａ\n＞ 旧邮件") == "a"
+    assert clean_email(None, "A\n＞ 旧邮件") == "a 旧邮件"
 
 
 def test_fast_traditional_to_simplified_equals_opencc_on_generated_traditional_emails():
@@ -152,7 +185,9 @@ def test_fast_traditional_to_simplified_equals_opencc_on_generated_traditional_e
     for phrase in ("乾隆", "著作", "一目瞭然", "瞭解"):
         assert fast.convert(phrase) == reference.convert(phrase)
     # phrases of characters that never convert alone; and Simplified text, left as it is
-    for text in ("我已回覆您的問題", "请尽快回覆", "他一直沈默", "我们一起看报纸", "订阅服务中心"):
+    # characters beyond U+FFFF: one that converts (𠁞), an emoji in Simplified and in Traditional text
+    for text in ("我已回覆您的問題", "请尽快回覆", "他一直沈默", "我们一起看报纸", "订阅服务中心",
+                 "𠁞字", "😀订报", "報紙😀", "乾隆😀"):
         assert fast.convert(text) == reference.convert(text)
 
 

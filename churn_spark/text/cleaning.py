@@ -59,7 +59,9 @@ _STREET = r"(?:路|街|大道|巷|弄|胡同)"
 _UNIT = r"(?:号楼|號樓|栋|棟|幢|座|弄|号|號|单元|單元|室|楼|樓|层|層)"
 _PII_PATTERNS: dict[str, re.Pattern[str]] = {
     "url": re.compile(r"(?:https?://|ftp://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.I),
-    "email": re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"),
+    # "++": giving back characters of the name cannot put the '@' (not one of them) after it, so
+    # the possessive form finds the same matches without retrying every shorter name (~3x faster)
+    "email": re.compile(r"[A-Za-z0-9._%+\-]++@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"),
     # 6-digit region, birth date 18xx-20xx, 3-digit sequence, check character (GB 11643)
     "id_number": re.compile(
         r"(?<!\d)\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"),
@@ -86,7 +88,13 @@ _PII_PATTERNS: dict[str, re.Pattern[str]] = {
 # separators holding at least 7 characters, found by one fast scan.
 _NUMBER_RUN = re.compile(r"[(+\d][\d \-()+]{5,}[\dXx]")
 _NUMBER_KINDS = ("id_number", "bank_card", "phone")
+# The fewest characters a match of each digit-based kind has (ID: 18; card: 16 digits; phone: a
+# 3-digit area code and two 3-digit groups): a shorter run is not searched for that kind.
+_MIN_LENGTH = {"id_number": 18, "bank_card": 16, "phone": 9}
+# Every address match holds one of these (its street and number) and starts at most 4
+# characters (the name before the street) before it.
 _ADDRESS_HINT = re.compile(rf"{_STREET}\s*\d")
+_ADDRESS_MAX_LEAD = 4
 
 
 def _has_url(text: str) -> bool:
@@ -100,11 +108,9 @@ def mask_pii(text: str, counts: dict[str, int] | None = None) -> str:
         text = _mask(text, "url", counts)
     if "@" in text:
         text = _mask(text, "email", counts)
-    if _NUMBER_RUN.search(text):
-        text = _NUMBER_RUN.sub(lambda m: _mask_number_run(m.group(), counts), text)
-    if _ADDRESS_HINT.search(text):
-        text = _mask(text, "address", counts)
-    return text
+    # one pass: sub finds the runs itself and returns the text unchanged when there is none
+    text = _NUMBER_RUN.sub(lambda m: _mask_number_run(m.group(), counts), text)
+    return _mask_addresses(text, counts)
 
 
 def _mask(text: str, kind: str, counts: dict[str, int]) -> str:
@@ -114,9 +120,32 @@ def _mask(text: str, kind: str, counts: dict[str, int]) -> str:
     return text
 
 
+def _mask_addresses(text: str, counts: dict[str, int]) -> str:
+    """``_mask(text, "address", counts)``, but the pattern is tried only where a match can start.
+
+    The address pattern has no literal start, so a plain scan tries it at every character (~40 us
+    on an email with a street number); here it is tried only at the few places before each street
+    with a number, left to right as the scan would reach them, resuming after a match's end.
+    """
+    address = _PII_PATTERNS["address"]
+    pieces, end = [], 0
+    for hint in _ADDRESS_HINT.finditer(text):
+        for start in range(max(end, hint.start() - _ADDRESS_MAX_LEAD), hint.start() + 1):
+            match = address.match(text, start)  # look-behinds still see the text before start
+            if match:
+                pieces += [text[end:start], PII_PLACEHOLDER]
+                end = match.end()
+                break
+    if not pieces:
+        return text
+    counts["address"] = counts.get("address", 0) + len(pieces) // 2
+    return "".join(pieces) + text[end:]
+
+
 def _mask_number_run(run: str, counts: dict[str, int]) -> str:
     for kind in _NUMBER_KINDS:
-        run = _mask(run, kind, counts)
+        if len(run) >= _MIN_LENGTH[kind]:  # a pattern cannot match more characters than the run has
+            run = _mask(run, kind, counts)
     return run
 
 
@@ -138,27 +167,30 @@ def find_pii(text: str) -> list[tuple[str, str]]:
 _HTML_DROP = re.compile(r"<(script|style|blockquote)\b.*?</\1\s*>", re.S | re.I)
 _HTML_BLOCK = re.compile(r"<\s*/?\s*(?:br|p|div|li|ul|ol|tr|td|th|table|h[1-6]|hr)\b[^>]*>", re.I)
 _HTML_TAG = re.compile(r"<[!/]?[A-Za-z][^<>]{0,1000}>|<!--.*?-->", re.S)
-_HTML_HINT = re.compile(r"[<&]")
 
 # Quotes and signatures are found after Traditional -> Simplified conversion and with
 # half-width punctuation, so the patterns need only Simplified forms and ASCII ':'.
+# The line patterns below are searched in "\n" + text and start with that line break where
+# re.M's "^" would stand: a pattern starting with a literal lets the regex engine jump from line
+# break to line break instead of trying a match at every character (~2x faster). A match's start
+# in "\n" + text is then its line's start in text, its end one past the end in text.
 # A line where the quoted earlier mail begins: everything from it on is dropped.
-_QUOTE_HEADER = re.compile(
-    r"^[ \t]*(?:"
+_QUOTE_HEADER = (
+    r"[ \t]*(?:"
     r"-{2,}[ \t]*(?:原始邮件|original message|forwarded message|转发邮件|转发的邮件)[ \t]*-{2,}"
     r"|在.{0,120}写道[ \t]*:?"
     r"|on[ \t].{0,200}[ \t]wrote[ \t]*:"
     r"|(?:发件人|寄件者|寄件人|from)[ \t]*:.*"
     r")[ \t]*$"
     # an attribution line ("2004-07-02 15:30 客服部 <...>:") directly above quoted lines
-    r"|^[^\n]*:[ \t]*\n[ \t]*>", re.I | re.M)
+    r"|[^\n]*:[ \t]*\n[ \t]*>")
 # A line where the signature begins ("-- " is the RFC 3676 delimiter), or a device tail.
-_SIGNATURE = re.compile(
-    r"^[ \t]*(?:--|—{1,2}|_{3,}|-{3,}|(?:发自|来自)我的.*|sent from my .*|从我的.{0,20}发送)[ \t]*$",
-    re.I | re.M)
+_SIGNATURE = r"[ \t]*(?:--|—{1,2}|_{3,}|-{3,}|(?:发自|来自)我的.*|sent from my .*|从我的.{0,20}发送)[ \t]*$"
+# Either: one search finds the earlier of the two (the leftmost match of A|B is A's or B's, whichever starts first).
+_CUT_LINE = re.compile(rf"\n(?:{_QUOTE_HEADER}|{_SIGNATURE})", re.I | re.M)
 # A closing line (谢谢！, 此致 敬礼, Best regards): cut there when only short lines follow it.
 _SIGN_OFF = re.compile(
-    r"^[ \t]*(?:谢谢|多谢|感谢|此致|盼复|急盼|期待|祝好|顺祝|麻烦了|thanks|thank you|best regards|regards)"
+    r"\n[ \t]*(?:谢谢|多谢|感谢|此致|盼复|急盼|期待|祝好|顺祝|麻烦了|thanks|thank you|best regards|regards)"
     r"[^\n]{0,12}$", re.I | re.M)
 _SIGNATURE_MAX_LINES, _SIGNATURE_MAX_LINE = 6, 30
 _SENTENCE_PUNCTUATION = re.compile(r"[，。！？；,!?;]")  # inside a line: prose, not a signature
@@ -171,13 +203,27 @@ _HALF_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 # addresses, URLs, phone numbers and quote headers). Full-width punctuation such as ，。！
 # becomes a space in the last step anyway, so text with only that skips the conversion.
 _WIDTH_NEEDED = re.compile("[\u3000\uff05\uff08-\uff0b\uff0d-\uff1a\uff20-\uff3a\uff3f\uff41-\uff5a]")
-# everything that is not a CJK ideograph, ASCII letter or digit separates words
-_NOT_WORD = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# The full-width characters of Chinese prose, most frequent first: _to_half_width converts them
+# with str.replace, ~4x faster than str.translate (a dict look-up and a KeyError per character).
+_COMMON_FULL_WIDTH = "，：！？（）；"
+_FULL_WIDTH = re.compile("[\u3000\uff01-\uff5e]")  # the keys of _HALF_WIDTH
+# a word: a run of CJK ideographs, ASCII lower-case letters and digits; everything else separates words
+_WORD = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def _to_half_width(text: str) -> str:
+    """``text.translate(_HALF_WIDTH)``: the common characters by str.replace, the rest (rare) by translate."""
+    for char in _COMMON_FULL_WIDTH:
+        if char in text:
+            text = text.replace(char, chr(_HALF_WIDTH[ord(char)]))
+    if _FULL_WIDTH.search(text):  # the replacements are ASCII, so translate leaves them as they are
+        text = text.translate(_HALF_WIDTH)
+    return text
 
 
 def strip_html(text: str) -> str:
     """Remove markup: dropped elements, tags (block tags -> newline) and entities."""
-    if not _HTML_HINT.search(text):
+    if "<" not in text and "&" not in text:  # every pattern below and every entity starts with one of them
         return text
     text = _HTML_DROP.sub("\n", text)
     text = _HTML_BLOCK.sub("\n", text)
@@ -187,16 +233,16 @@ def strip_html(text: str) -> str:
 
 def strip_quotes_and_signature(text: str) -> str:
     """Cut at the first quote header or signature line, then a trailing sign-off block; drop ``>`` lines."""
-    cut = len(text)
-    for pattern in (_QUOTE_HEADER, _SIGNATURE):
-        match = pattern.search(text)
-        if match:
-            cut = min(cut, match.start())
-    text = _QUOTED_LINE.sub("", text[:cut])
-    for match in reversed(list(_SIGN_OFF.finditer(text))):
-        rest = [line for line in text[match.end():].splitlines() if line.strip()]
+    match = _CUT_LINE.search("\n" + text)
+    if match:
+        text = text[:match.start()]
+    if ">" in text:  # a quoted line has one
+        text = _QUOTED_LINE.sub("", text)
+    for match in reversed(list(_SIGN_OFF.finditer("\n" + text))):
+        line_start, line_end = match.start(), match.end() - 1  # in text (see _QUOTE_HEADER)
+        rest = [line for line in text[line_end:].splitlines() if line.strip()]
         if len(rest) <= _SIGNATURE_MAX_LINES and all(_signature_like(line) for line in rest):
-            text = text[:match.start()]
+            text = text[:line_start]
         else:
             break
     return text
@@ -205,6 +251,9 @@ def strip_quotes_and_signature(text: str) -> str:
 def _signature_like(line: str) -> bool:
     line = line.strip()
     return len(line) <= _SIGNATURE_MAX_LINE and not _SENTENCE_PUNCTUATION.search(line[:-1])
+
+
+_NON_BMP = re.compile("[\U00010000-\U0010ffff]")
 
 
 class TraditionalToSimplified:
@@ -235,18 +284,35 @@ class TraditionalToSimplified:
         converting, in_table = frozenset(singles), frozenset(k for k in chars if len(k) == 1)
         self._traditional = converting | {next((c for c in k if c in in_table), k[0])
                                           for k in self._phrases if converting.isdisjoint(k)}
+        # The same tests and tables in faster forms. A character class finds a character of
+        # _traditional ~7x faster than frozenset.isdisjoint; the regex engine holds the BMP ones in a
+        # bitmap but would try the others one by one, so the class has the range of all non-BMP
+        # characters instead, and text with any of those gets the exact set test.
+        bmp = sorted(c for c in self._traditional if c <= "\uffff")
+        self._traditional_or_non_bmp = re.compile("[" + "".join(map(re.escape, bmp)) + "\U00010000-\U0010ffff]")
+        # str.translate with a list indexed by code point is ~2x faster than with a dict (which raises
+        # a KeyError for each character it leaves); code points past the list's end are left too, so
+        # the list serves text of BMP characters only.
+        self._bmp_char_map = list(range(max((cp for cp in self._char_map if cp <= 0xFFFF), default=-1) + 1))
+        for cp, target in self._char_map.items():
+            if cp < len(self._bmp_char_map):
+                self._bmp_char_map[cp] = target
 
     def convert(self, text: str) -> str:
-        if self._traditional.isdisjoint(text):  # Simplified text: nothing to convert
+        if not self._traditional_or_non_bmp.search(text):  # Simplified text: nothing to convert
             return text
+        non_bmp = _NON_BMP.search(text) is not None
+        if non_bmp and self._traditional.isdisjoint(text):
+            return text
+        char_map = self._char_map if non_bmp else self._bmp_char_map
         if self._phrase_re is None or not self._phrase_re.search(text):
-            return text.translate(self._char_map)
+            return text.translate(char_map)
         pieces, last = [], 0
         for match in self._phrase_re.finditer(text):
-            pieces.append(text[last:match.start()].translate(self._char_map))
+            pieces.append(text[last:match.start()].translate(char_map))
             pieces.append(self._phrases[match.group()])
             last = match.end()
-        pieces.append(text[last:].translate(self._char_map))
+        pieces.append(text[last:].translate(char_map))
         return "".join(pieces)
 
 
@@ -285,15 +351,17 @@ def clean_email(subject: str | None, body: str | None, counts: dict[str, int] | 
     text = f"{subject}\n{body or ''}" if subject else (body or "")
     masked = mask_pii(text, counts)
     text = strip_html(masked)
-    if _WIDTH_NEEDED.search(text):
-        text = text.translate(_HALF_WIDTH)
-    if text is not masked:  # markup or full-width characters may have hidden personal data
+    width_converted = _WIDTH_NEEDED.search(text) is not None
+    if width_converted:
+        text = _to_half_width(text)
+    if width_converted or text is not masked:  # markup or full-width characters may have hidden personal data
         text = mask_pii(text, counts)
     if to_simplified:
         text = t2s().convert(text)
     if strip_quotes:
         text = strip_quotes_and_signature(text)
-    return _NOT_WORD.sub(" ", text.lower()).strip()
+    # the words joined by one space: what replacing each run of non-word characters by a space and stripping gives
+    return " ".join(_WORD.findall(text.lower()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,6 +408,7 @@ class EmailCleaner(Transformer, HasInputCols, HasOutputCol, DefaultParamsReadabl
         """A picklable ``f(*input columns as pd.Series) -> (texts, counts rows)`` for one batch."""
         to_simplified, strip_quotes = self.getOrDefault("toSimplified"), self.getOrDefault("stripQuotes")
         n_inputs = len(self.getInputCols())
+        no_counts = (0,) * len(PII_TYPES)
 
         def clean_batch(*columns: pd.Series) -> tuple[list[str], list[tuple[int, ...]]]:
             texts, count_rows = [], []
@@ -349,7 +418,7 @@ class EmailCleaner(Transformer, HasInputCols, HasOutputCol, DefaultParamsReadabl
                 counts: dict[str, int] = {}
                 texts.append(clean_email(_str(subject), _str(body), counts,
                                          to_simplified=to_simplified, strip_quotes=strip_quotes))
-                count_rows.append(tuple(counts.get(kind, 0) for kind in PII_TYPES))
+                count_rows.append(tuple([counts.get(kind, 0) for kind in PII_TYPES]) if counts else no_counts)
             return texts, count_rows
 
         return clean_batch
