@@ -15,6 +15,7 @@ import pytest
 
 from churn_spark.synth import text, text_vocab
 from churn_spark.synth.text_pii import luhn_check_digit
+from churn_spark.synth.text_script import _trie_pattern
 
 DICT_DIR = Path(__file__).resolve().parents[1] / "conf" / "dict"
 N_TOPICS = len(text.TOPICS)
@@ -244,6 +245,35 @@ def check_id(number: str) -> bool:
 def test_luhn_digit_against_known_card_numbers():
     assert luhn_check_digit("7992739871") == "3"           # the textbook example 79927398713
     assert luhn_check_digit("453201511283036") == "6"      # a Visa test number 4532015112830366
+    # the Luhn test itself: from the right, double every second digit, digit-sum, total divisible by 10
+    rng = np.random.default_rng(0)
+    for length in rng.integers(1, 25, size=300):
+        payload = "".join(map(str, rng.integers(0, 10, size=length)))
+        number = payload + luhn_check_digit(payload)
+        total = sum(sum(divmod(int(c) * (1 + i % 2), 10)) for i, c in enumerate(reversed(number)))
+        assert total % 10 == 0, number
+
+
+def test_fullwidth_and_halfwidth_rewrites_equal_str_translate(sample):
+    to_fullwidth = {c: c + 0xFEE0 for c in map(ord, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")}
+    to_halfwidth = str.maketrans("，。！？：；（）", ",.!?:;()")
+    texts = [body for _, body, _ in sample[:300]] + ["", "abc", "Ａ1，z。！?（x）；：", "订阅2005年iPad app"]
+    for body in texts:
+        assert text._fullwidth(body) == body.translate(to_fullwidth)
+        assert text._halfwidth_punctuation(body) == body.translate(to_halfwidth)
+
+
+def test_trie_pattern_matches_exactly_the_phrases_and_where_the_alternation_does():
+    converter = text._tables().repair_traditional.__self__
+    for phrases in (["於單", "於", "於單位", "乾隆", "乾淨了", "x.y"], list(converter._repairs)):
+        trie = re.compile(_trie_pattern(phrases))
+        alternation = re.compile("|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)))
+        prefixes = {p[:i] for p in phrases for i in range(1, len(p) + 1)}
+        for candidate in sorted(prefixes):
+            assert bool(trie.fullmatch(candidate)) == (candidate in phrases), candidate
+            embedded = "中" + candidate + "文x"
+            found, expected = trie.search(embedded), alternation.search(embedded)
+            assert (found and found.span()) == (expected and expected.span()), candidate
 
 
 # -------------------------------------------------------------------- the dictionaries

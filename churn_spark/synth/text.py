@@ -21,9 +21,11 @@ Traditional emails are written from pieces converted once per process with OpenC
 (``text_script.TraditionalConverter``), so that OpenCC's t2s gives back the Simplified email
 exactly, character for character; no OpenCC call happens per email.
 
-Speed: all random numbers of a batch are drawn at once with numpy; Python only formats
-templates and joins strings. The tables (jieba's dictionary, conversions) are built on the
-first call in a process (``_tables``, ~1 s of CPU); nothing is loaded at import time.
+Speed: all random numbers of a batch are drawn at once with numpy. The contents of a batch
+are numpy indices into one table of fixed pieces (links, template text between slots, slot
+words, separators), so Python only joins each email's pieces and adds the per-email habits.
+The tables (jieba's dictionary, conversions) are built on the first call in a process
+(``_tables``, ~1 s of CPU); nothing is loaded at import time.
 
 The same ``numpy.random.Generator`` state gives byte-identical output: every draw happens in
 a fixed order and no set/dict iteration order or string hash is involved.
@@ -77,6 +79,8 @@ SENTENCE_ENDS = ("。", "！", "？", "……", "。。。", "！！")
 SENTENCE_END_P = (0.72, 0.12, 0.05, 0.04, 0.03, 0.04)
 CLAUSE_SEPS = ("，", " ")
 CLAUSE_SEP_P = (0.95, 0.05)
+# what follows a clause: end mark e without (2e) or with (2e + 1) a line break, or a clause separator
+SEPARATORS = tuple(end + brk for end in SENTENCE_ENDS for brk in ("", "\n")) + CLAUSE_SEPS
 REPLY_PREFIXES = ("回复：", "Re: ", "RE: ", "答复: ")
 GENERIC_SUBJECTS = ("咨询", "投诉", "你好", "急！", "请帮忙", "问题", "(无主题)")
 
@@ -85,11 +89,13 @@ _MIN_USER_FREQ = 5000
 _SLOT = re.compile(r"\{(\w+)\}")
 _BACKGROUND_POS = {"n": "n", "vn": "n", "v": "v", "a": "a", "an": "a", "d": "d", "ad": "d"}
 _FULLWIDTH = {c: c + 0xFEE0 for c in b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
-_HALFWIDTH_PUNCT = str.maketrans("，。！？：；（）", ",.!?:;()")
+_ASCII_ALNUM = re.compile(r"[0-9A-Za-z]+")
+_HALFWIDTH_PUNCT = tuple(zip("，。！？：；（）", ",.!?:;()", strict=True))
 _WORD_TOKEN = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _SENTENCE_END = re.compile(r"[。！？!?…]+|\.(?![0-9A-Za-z])")
 _HTML_TAG = re.compile(r"<[^>]+>")
 _ALL_HAN = re.compile(r"[\u4e00-\u9fff]+$")
+_AFTER_END_MARK = re.compile(r"(?<=[。！])")
 
 
 # ============================================================================ public API
@@ -236,14 +242,12 @@ _PerScript = tuple[tuple[str, ...], tuple[str, ...]]
 class _Tables:
     """Everything rendering needs, built once per process; index 0 Simplified, 1 Traditional."""
 
-    vocab: np.ndarray            # object array: the V slot words, then their V Traditional forms
-    n_vocab: int
+    n_vocab: int                 # V slot words (pieces[piece_vocab0:]), then their V Traditional forms
     kind_offset: np.ndarray      # first vocab index of each static slot kind
     kind_cdf: list[np.ndarray]   # cumulative weights of each static kind
     n_static: int                # kinds below this index are vocabulary draws
     pii_kind: dict[int, str]     # kind index -> personal-data kind
     topic_kind0: int             # kind of topic 0's words; topic t is topic_kind0 + t
-    formats: np.ndarray          # object: str.format template per clause template, then Traditional
     n_templates: int
     n_slots: np.ndarray          # slots per template
     slot_offset: np.ndarray      # first entry of each template in slot_kinds
@@ -257,7 +261,14 @@ class _Tables:
     replacements: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]  # per script
     replacement_p: np.ndarray    # probability of each replacement (typos: for careless writers)
     replacement_is_typo: np.ndarray
-    links: np.ndarray            # "", connectives, openers; then the same in Traditional
+    n_links: int                 # "", connectives, openers; then the same in Traditional
+    # the fixed strings clauses are assembled from, looked up by index (see _draw_content):
+    # links, separators, the literal text around the slots of each template, slot words
+    pieces: np.ndarray           # object array
+    piece_separator0: int        # SEPARATORS start here
+    piece_literal0: int          # literals of template f (Traditional: f + n_templates) start at
+    literal_offset: np.ndarray   # piece_literal0 + literal_offset[f], n_slots[f] + 1 of them
+    piece_vocab0: int            # the slot words (vocabulary) start here
     to_trad: dict[str, str]      # fixed strings and address pieces -> Traditional
     repair_traditional: Callable[[str], str]   # breaks t2s phrases formed across joined pieces
     text: dict[str, _PerScript]  # named lists of fixed strings
@@ -307,7 +318,7 @@ def _tables() -> _Tables:
         cdf[-1] = 1.0
         kind_cdf.append(cdf)
     words_t = [trad(word) for word in words_s]
-    vocab_both = np.array(words_s + words_t, dtype=object)
+    vocab_both = words_s + words_t
 
     # -- clause templates and their pools
     templates: list[str] = []
@@ -366,10 +377,26 @@ def _tables() -> _Tables:
     for piece in (*vocab.CITY_DISTRICTS, *vocab.ROADS, *vocab.ESTATES, *pii.ADDRESS_LITERALS):
         trad(piece)
 
+    # a template "a{}b{}c" is the literals a, b, c around its slots: joining them with the slot
+    # words equals str.format as long as no literal holds a brace
+    literals: list[str] = []
+    literal_counts = []
+    for fmt, count in zip(formats_s + formats_t, n_slots + n_slots, strict=True):
+        parts = fmt.split("{}")
+        if len(parts) != count + 1 or any("{" in part or "}" in part for part in parts):
+            raise ValueError(f"template {fmt!r} must hold {count} slots and no other brace")
+        literals.extend(parts)
+        literal_counts.append(len(parts))
+    links = ["", *link_words[0], "", *link_words[1]]
+    pieces = [*links, *SEPARATORS]
+    piece_literal0 = len(pieces)
+    pieces += literals
+    pieces += vocab_both
+
     return _Tables(
-        vocab=vocab_both, n_vocab=len(words_s), kind_offset=kind_offset, kind_cdf=kind_cdf,
+        n_vocab=len(words_s), kind_offset=kind_offset, kind_cdf=kind_cdf,
         n_static=n_static, pii_kind=pii_kind, topic_kind0=topic_kind0,
-        formats=np.array(formats_s + formats_t, dtype=object), n_templates=len(templates),
+        n_templates=len(templates),
         n_slots=n_slots_arr, slot_offset=np.concatenate([[0], np.cumsum(n_slots_arr)[:-1]]),
         slot_kinds=np.array(slot_kinds, dtype=np.int64),
         pool_flat=np.concatenate([np.array(p) for p in pools]),
@@ -379,7 +406,9 @@ def _tables() -> _Tables:
         step_len=np.array([len(s) for s in steps]),
         replacements=(tuple(replacements), tuple((trad(c), trad(v)) for c, v in replacements)),
         replacement_p=np.array(probabilities), replacement_is_typo=np.array(is_typo),
-        links=np.array(["", *link_words[0], "", *link_words[1]], dtype=object),
+        n_links=len(links), pieces=np.array(pieces, dtype=object), piece_separator0=len(links),
+        piece_literal0=piece_literal0, literal_offset=np.concatenate([[0], np.cumsum(literal_counts)[:-1]]),
+        piece_vocab0=len(pieces) - len(vocab_both),
         to_trad=to_trad, repair_traditional=converter.repair, text=text,
         contact_clauses=contact_clauses, contact_lines=contact_lines,
     )
@@ -509,49 +538,64 @@ def _render_batch(tb: _Tables, mix: np.ndarray, rng: np.random.Generator,
     halfwidth = rng.random(n) < P_HALFWIDTH_PUNCT
     subject_draw = rng.random((n, 3))
 
-    out = []
+    # Python lists and per-script tables: indexing numpy arrays one email at a time is slow
     text = tb.text
+    greetings, sign_offs, name_lines = text["greeting"], text["sign_off"], text["name_line"]
+    surnames, given_names, mobile_tails = text["surname"], text["given"], text["mobile_tail"]
+    reply_prefixes, generic_subjects = text["reply_prefix"], text["generic_subject"]
+    subjects = [text["subject:" + topic] for topic in TOPICS]
+    active_email, active_replacement = np.nonzero(active)       # row-major: ascending per email
+    active_bounds = np.searchsorted(active_email, np.arange(n + 1)).tolist()
+    active_replacement = active_replacement.tolist()
+    script, first_topic = script.tolist(), first_topic.tolist()
+    greeting, sign_off, name_line, tail = greeting.tolist(), sign_off.tolist(), name_line.tolist(), tail.tolist()
+    surname, given = surname.tolist(), given.tolist()
+    quote_style, html_style = quote_style.tolist(), html_style.tolist()
+    fullwidth, halfwidth, subject_draw = fullwidth.tolist(), halfwidth.tolist(), subject_draw.tolist()
+
+    out = []
     for j in range(n):
         s = script[j]
         content = contents[j]
-        for r in np.flatnonzero(active[j]):
-            old, new = tb.replacements[s][r]
+        replacements = tb.replacements[s]
+        for r in active_replacement[active_bounds[j]:active_bounds[j + 1]]:
+            old, new = replacements[r]
             content = content.replace(old, new)
-        name = text["surname"][s][surname[j]] + text["given"][s][given[j]]
-        parts = [text["greeting"][s][greeting[j]] if greeting[j] >= 0 else "", content]
+        name = surnames[s][surname[j]] + given_names[s][given[j]]
+        parts = [greetings[s][greeting[j]] if greeting[j] >= 0 else "", content]
         values = list(content_pii[j])
         clauses = contact_clauses[j]
         if clauses:
-            parts.append("，".join(t for t, _ in clauses) + "。\n")
+            parts.append("，".join([t for t, _ in clauses]) + "。\n")
             values += [v for _, v in clauses]
         if sign_off[j] >= 0:
-            parts.append("\n" + text["sign_off"][s][sign_off[j]] + "\n")
+            parts.append("\n" + sign_offs[s][sign_off[j]] + "\n")
         if name_line[j] >= 0:
-            parts.append(text["name_line"][s][name_line[j]].format(surname=name[0], name=name) + "\n")
+            parts.append(name_lines[s][name_line[j]].format(surname=name[0], name=name) + "\n")
         for line, value in contact_lines[j]:
             parts.append(line + "\n")
             values.append(value)
         if tail[j] >= 0:
-            parts.append("\n" + text["mobile_tail"][s][tail[j]] + "\n")
+            parts.append("\n" + mobile_tails[s][tail[j]] + "\n")
         customer = "".join(parts)
         if fullwidth[j]:
-            customer = customer.translate(_FULLWIDTH)
-            values = [v.translate(_FULLWIDTH) for v in values]
+            customer = _fullwidth(customer)
+            values = [_fullwidth(v) for v in values]
         if halfwidth[j]:
-            customer = customer.translate(_HALFWIDTH_PUNCT)
+            customer = _halfwidth_punctuation(customer)
 
-        topic = TOPICS[first_topic[j]]
-        subject = _pick(text["subject:" + topic][s], subject_draw[j, 0])
+        u_subject, u_prefix, u_kind = subject_draw[j]
+        subject = _pick(subjects[first_topic[j]][s], u_subject)
         body = customer
         if quote_style[j] >= 0:
-            quote, quote_values = _quote(tb, s, quote_style[j], quote_draws[j], subject, name)
+            quote, quote_values = _quote(tb, s, quote_style[j], quote_draws[j].tolist(), subject, name)
             body = customer.rstrip("\n") + "\n\n" + quote
             values += quote_values
-            subject = _pick(text["reply_prefix"][s], subject_draw[j, 1]) + subject
-        elif subject_draw[j, 2] < P_EMPTY_SUBJECT:
+            subject = _pick(reply_prefixes[s], u_prefix) + subject
+        elif u_kind < P_EMPTY_SUBJECT:
             subject = ""
-        elif subject_draw[j, 2] < P_EMPTY_SUBJECT + P_GENERIC_SUBJECT:
-            subject = _pick(text["generic_subject"][s], subject_draw[j, 1])
+        elif u_kind < P_EMPTY_SUBJECT + P_GENERIC_SUBJECT:
+            subject = _pick(generic_subjects[s], u_prefix)
         if s:
             body, subject = tb.repair_traditional(body), tb.repair_traditional(subject)
         if html_style[j] >= 0:
@@ -613,58 +657,73 @@ def _draw_content(tb: _Tables, mix: np.ndarray, script: np.ndarray, rng: np.rand
     kind = np.where(kind == _KIND_W, tb.topic_kind0 + clause_topic[slot_clause], kind)
     u = rng.random(len(kind))
     slot_script = script[email_of[slot_clause]]
+    # slots grouped by kind, in slot order within a kind (a stable radix sort on small integers)
+    by_kind = np.argsort(kind.astype(np.int16), kind="stable")
+    kind_bounds = np.searchsorted(kind[by_kind], np.arange(tb.n_static + len(tb.pii_kind) + 1)).tolist()
     word_id = np.zeros(len(kind), dtype=np.int64)
     for k in range(tb.n_static):
-        mask = kind == k
-        if mask.any():
-            word_id[mask] = tb.kind_offset[k] + np.searchsorted(tb.kind_cdf[k], u[mask], side="right")
-    words = tb.vocab[word_id + tb.n_vocab * slot_script].tolist()
+        slots = by_kind[kind_bounds[k]:kind_bounds[k + 1]]
+        if len(slots):
+            word_id[slots] = tb.kind_offset[k] + np.searchsorted(tb.kind_cdf[k], u[slots], side="right")
+    # every slot's text as an index into tb.pieces, or past its end into this batch's personal data
+    word_piece = tb.piece_vocab0 + word_id + tb.n_vocab * slot_script
+    personal: list[str] = []
     slot_pii: list[list[str]] = [[] for _ in range(n)]
     for k, pii_kind in tb.pii_kind.items():
-        positions = np.flatnonzero(kind == k)
+        positions = by_kind[kind_bounds[k]:kind_bounds[k + 1]]
         if len(positions):
             values = _pii_values(tb, rng, pii_kind, slot_script[positions])
-            for position, value in zip(positions.tolist(), values, strict=True):
-                words[position] = value
-                slot_pii[email_of[slot_clause[position]]].append(value)
+            word_piece[positions] = len(tb.pieces) + len(personal) + np.arange(len(values))
+            personal.extend(values)
+            for email, value in zip(email_of[slot_clause[positions]].tolist(), values, strict=True):
+                slot_pii[email].append(value)
 
     # separators: comma inside a sentence, an end mark (and maybe a line break) after it
     closes = last | np.r_[opens[1:], True]
     ends = rng.choice(len(SENTENCE_ENDS), size=total, p=SENTENCE_END_P)
     seps = rng.choice(len(CLAUSE_SEPS), size=total, p=CLAUSE_SEP_P)
     breaks = rng.random(total) < P_PARAGRAPH
-    separator = [
-        (SENTENCE_ENDS[e] + ("\n" if b or is_last else "")) if c else CLAUSE_SEPS[p]
-        for c, e, p, b, is_last in zip(closes.tolist(), ends.tolist(), seps.tolist(), breaks.tolist(),
-                                       last.tolist(), strict=True)
-    ]
+    separator = np.where(closes, 2 * ends + (breaks | last), 2 * len(SENTENCE_ENDS) + seps)
     # linking words: a connective inside a sentence, an opener at the start of a later one
     n_connectives, n_openers = len(vocab.CONNECTIVES), len(vocab.OPENERS)
     link = np.where(opens, 1 + n_connectives + rng.integers(0, n_openers, total),
                     1 + rng.integers(0, n_connectives, total))
     link_p = np.where(opens, P_OPENER, P_CONNECTIVE)
     link = np.where((rng.random(total) < link_p) & ~first, link, 0)
-    links = tb.links[link + len(tb.links) // 2 * script[email_of]].tolist()
     # restating the complaint at the end: the email's first topical clause again
     restate = (rng.random(n) < P_RESTATE) & (n_clauses >= 5)
     lead_in = rng.integers(0, len(vocab.RESTATE_LEAD_INS), n)
 
-    formats = tb.formats[template + tb.n_templates * script[email_of]].tolist()
-    clause_body = []
-    slot = 0
-    for fmt, count in zip(formats, n_slots.tolist(), strict=True):
-        clause_body.append(fmt.format(*words[slot:slot + count]) if count else fmt)
-        slot += count
-    clause_text = [a + b + c for a, b, c in zip(links, clause_body, separator, strict=True)]
-    bounds = np.concatenate([[0], np.cumsum(n_clauses)]).tolist()
-    contents = ["".join(clause_text[bounds[j]:bounds[j + 1]]) for j in range(n)]
-    topical = pool < n_topics
+    # a clause with k slots is 2k + 3 pieces: link, literal, (word, literal) per slot, separator;
+    # all pieces of the batch in order, as indices, then one join per email
+    clause_script = script[email_of]
+    width = 2 * n_slots + 3
+    clause_start = np.cumsum(width) - width
+    piece = np.empty(int(width.sum()), dtype=np.int64)
+    piece[clause_start] = link + tb.n_links // 2 * clause_script
+    piece[clause_start + width - 1] = tb.piece_separator0 + separator
+    n_literals = n_slots + 1
+    literal_clause = np.repeat(np.arange(total), n_literals)
+    literal_rank = np.arange(len(literal_clause)) - np.repeat(np.cumsum(n_literals) - n_literals, n_literals)
+    first_literal = tb.piece_literal0 + tb.literal_offset[template + tb.n_templates * clause_script]
+    piece[clause_start[literal_clause] + 1 + 2 * literal_rank] = first_literal[literal_clause] + literal_rank
+    piece[clause_start[slot_clause] + 2 + 2 * within] = word_piece
+    table = np.concatenate([tb.pieces, np.array(personal, dtype=object)]) if personal else tb.pieces
+    pieces = table[piece].tolist()
+    clause_bounds = np.r_[clause_start, len(piece)].tolist()   # clause c: pieces [c] .. [c + 1] - 1
+    email_bounds = np.r_[clause_start[np.cumsum(n_clauses) - n_clauses], len(piece)].tolist()
+    contents = ["".join(pieces[email_bounds[j]:email_bounds[j + 1]]) for j in range(n)]
+    # the restated clauses without their link and separator
+    topical = np.flatnonzero(pool < n_topics)
+    topical_bounds = np.searchsorted(topical, np.r_[0, np.cumsum(n_clauses)]).tolist()
+    topical = topical.tolist()
+    lead_in, script_of = lead_in.tolist(), script.tolist()
+    restate_text = tb.text["restate"]
     for j in np.flatnonzero(restate).tolist():
-        hits = np.flatnonzero(topical[bounds[j]:bounds[j + 1]])
-        if len(hits):
-            lead = tb.text["restate"][script[j]][lead_in[j]]
-            again = "，".join(clause_body[bounds[j] + hit] for hit in hits[:RESTATED_CLAUSES].tolist())
-            contents[j] += lead + again + "！\n"
+        hits = topical[topical_bounds[j]:min(topical_bounds[j + 1], topical_bounds[j] + RESTATED_CLAUSES)]
+        if hits:
+            again = "，".join(["".join(pieces[clause_bounds[c] + 1:clause_bounds[c + 1] - 1]) for c in hits])
+            contents[j] += restate_text[script_of[j]][lead_in[j]] + again + "！\n"
     return contents, first_topic, slot_pii
 
 
@@ -697,16 +756,17 @@ def _contact_texts(tb: _Tables, rng: np.random.Generator, script: np.ndarray,
     present = rng.random((n, len(kinds))) < np.array([probabilities[k] for k in kinds])
     which = rng.random((n, len(kinds)))
     out: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+    script_of = script.tolist()
     for column, kind in enumerate(kinds):
         rows = np.flatnonzero(present[:, column])
         values = _pii_values(tb, rng, kind, script[rows])
-        for row, value in zip(rows.tolist(), values, strict=True):
-            options = templates[kind][script[row]]
-            out[row].append((_pick(options, which[row, column]).format(value), value))
+        options_of = templates[kind]
+        for row, u, value in zip(rows.tolist(), which[rows, column].tolist(), values, strict=True):
+            out[row].append((_pick(options_of[script_of[row]], u).format(value), value))
     return out
 
 
-def _quote(tb: _Tables, s: int, style: int, draws: np.ndarray, subject: str,
+def _quote(tb: _Tables, s: int, style: int, draws: Sequence[int], subject: str,
            customer: str) -> tuple[str, list[str]]:
     """An earlier reply of the call center, quoted under the customer's text."""
     text = tb.text
@@ -717,11 +777,11 @@ def _quote(tb: _Tables, s: int, style: int, draws: np.ndarray, subject: str,
     hour, minute = 8 + draws[5] % 10, draws[6] % 60
     date = f"{year}{words[7]}{month}{words[8]}{day}{words[9]}"
     address = vocab.SERVICE_EMAIL
-    quoted = "\n".join("> " + sentence for sentence in re.split(r"(?<=[。！])", reply) if sentence)
     if style == 0:
         header = (f"{words[0]}\n{words[1]}{agent} <{address}>\n{words[2]}{date} {hour}:{minute:02d}\n"
                   f"{words[3]}{customer}\n{words[4]}{text['reply_prefix'][s][0]}{subject}\n\n")
         return header + reply + "\n", [address]
+    quoted = "\n".join(["> " + sentence for sentence in _AFTER_END_MARK.split(reply) if sentence])
     if style == 1:
         return f"{words[5]}{date}，{agent} {words[6]}\n{quoted}\n", []
     if style == 2:
@@ -732,7 +792,7 @@ def _quote(tb: _Tables, s: int, style: int, draws: np.ndarray, subject: str,
 
 def _as_html(body: str, style: int) -> str:
     """The body as an HTML mail: paragraphs, <br> lines or <div> blocks."""
-    rows = [html.escape(row, quote=False) for row in body.rstrip("\n").split("\n")]
+    rows = html.escape(body.rstrip("\n"), quote=False).split("\n")   # escaping keeps line breaks
     if style == 0:
         inner = "".join(f"<p>{row}</p>" if row else "<br>" for row in rows)
         return f"<html><body>{inner}</body></html>"
@@ -745,6 +805,24 @@ def _choice(rng: np.random.Generator, n: int, size: int, p_any: float) -> np.nda
     """Per email an index into ``size`` options with probability ``p_any``, else -1."""
     index = rng.integers(0, size, n)
     return np.where(rng.random(n) < p_any, index, -1)
+
+
+def _fullwidth(text: str) -> str:
+    """ASCII letters and digits as their full-width forms (Ａ１); the rest unchanged."""
+    # str.translate looks every character up in a dict: ~4x slower than on the few ASCII runs
+    return _ASCII_ALNUM.sub(_fullwidth_run, text)
+
+
+def _fullwidth_run(match: re.Match) -> str:
+    return match.group().translate(_FULLWIDTH)
+
+
+def _halfwidth_punctuation(text: str) -> str:
+    """Full-width ，。！？：；（） as ASCII punctuation."""
+    # one str.replace per mark beats str.translate's per-character lookup ~10x; no target is a source
+    for full, half in _HALFWIDTH_PUNCT:
+        text = text.replace(full, half)
+    return text
 
 
 def _pick(options: Sequence[str], u: float) -> str:

@@ -22,11 +22,12 @@ _ID_CHECK = "10X98765432"
 def _digits(rng: np.random.Generator, count: int, width: int) -> list[str]:
     """``count`` random digit strings of ``width`` characters each."""
     table = rng.integers(0, 10, size=(count, width)).astype(np.uint8) + ord("0")
-    return [row.tobytes().decode("ascii") for row in table]
+    joined = table.tobytes().decode("ascii")   # one decode, then slices: rows are contiguous
+    return [joined[start:start + width] for start in range(0, count * width, width)]
 
 
 def _pick(rng: np.random.Generator, options: tuple[str, ...], count: int) -> list[str]:
-    return [options[i] for i in rng.integers(0, len(options), size=count)]
+    return [options[i] for i in rng.integers(0, len(options), size=count).tolist()]
 
 
 def mobile_numbers(rng: np.random.Generator, count: int) -> list[str]:
@@ -34,15 +35,12 @@ def mobile_numbers(rng: np.random.Generator, count: int) -> list[str]:
     prefixes = _pick(rng, vocab.MOBILE_PREFIXES, count)
     bodies = _digits(rng, count, 8)
     styles = rng.choice(8, size=count, p=[0.5, 0.12, 0.1, 0.08, 0.05, 0.05, 0.05, 0.05])
-    out = []
-    for pre, body, style in zip(prefixes, bodies, styles, strict=True):
-        head, tail = body[:4], body[4:]
-        out.append((
-            f"{pre}{body}", f"{pre} {head} {tail}", f"{pre}-{head}-{tail}", f"+86 {pre}{body}",
-            f"+86-{pre}-{head}-{tail}", f"+86 {pre} {head} {tail}", f"(+86){pre}{body}",
-            f"86-{pre}{body}",
-        )[style])
-    return out
+    return [_MOBILE_STYLES[style].format(pre=pre, body=body, head=body[:4], tail=body[4:])
+            for pre, body, style in zip(prefixes, bodies, styles.tolist(), strict=True)]
+
+
+_MOBILE_STYLES = ("{pre}{body}", "{pre} {head} {tail}", "{pre}-{head}-{tail}", "+86 {pre}{body}",
+                  "+86-{pre}-{head}-{tail}", "+86 {pre} {head} {tail}", "(+86){pre}{body}", "86-{pre}{body}")
 
 
 def landline_numbers(rng: np.random.Generator, count: int) -> list[str]:
@@ -52,11 +50,17 @@ def landline_numbers(rng: np.random.Generator, count: int) -> list[str]:
     rests = _digits(rng, count, 7)
     styles = rng.choice(4, size=count, p=[0.6, 0.15, 0.15, 0.1])
     out = []
-    for code, first, rest, style in zip(codes, firsts, rests, styles, strict=True):
+    for code, first, rest, style in zip(codes, firsts.tolist(), rests, styles.tolist(), strict=True):
         # four-digit area codes come with 7- or 8-digit numbers, three-digit ones with 8
         number = f"{first}{rest}" if len(code) == 3 or first % 2 else f"{first}{rest[:6]}"
-        out.append((f"{code}-{number}", f"({code}){number}", f"{code} {number[:4]} {number[4:]}",
-                    f"+86-{code[1:]}-{number}")[style])
+        if style == 0:
+            out.append(f"{code}-{number}")
+        elif style == 1:
+            out.append(f"({code}){number}")
+        elif style == 2:
+            out.append(f"{code} {number[:4]} {number[4:]}")
+        else:
+            out.append(f"+86-{code[1:]}-{number}")
     return out
 
 
@@ -69,12 +73,18 @@ def email_addresses(rng: np.random.Generator, count: int) -> list[str]:
     numbers = _digits(rng, count, 9)
     styles = rng.choice(5, size=count, p=[0.35, 0.2, 0.15, 0.15, 0.15])
     out = []
-    for fam, giv, dom, year, num, style in zip(family, given, domains, years, numbers, styles, strict=True):
+    for fam, giv, dom, year, num, style in zip(family, given, domains, years.tolist(), numbers, styles.tolist(),
+                                               strict=True):
         if style == 4:  # QQ numbers are the user name of a qq.com mailbox
             out.append(f"{num.lstrip('0') or '1'}@qq.com")
-            continue
-        user = (f"{fam}{giv}{year}", f"{fam}.{giv}", f"{fam}{giv}", f"{giv}_{fam}{num[:2]}")[style]
-        out.append(f"{user}@{dom}")
+        elif style == 0:
+            out.append(f"{fam}{giv}{year}@{dom}")
+        elif style == 1:
+            out.append(f"{fam}.{giv}@{dom}")
+        elif style == 2:
+            out.append(f"{fam}{giv}@{dom}")
+        else:
+            out.append(f"{giv}_{fam}{num[:2]}@{dom}")
     return out
 
 
@@ -84,23 +94,27 @@ def id_numbers(rng: np.random.Generator, count: int) -> list[str]:
     births = np.datetime64("1930-01-01") + rng.integers(0, 365 * 58, size=count).astype("timedelta64[D]")
     sequences = _digits(rng, count, 3)
     lower_x = rng.random(count) < 0.1
-    out = []
-    for region, birth, seq, lower in zip(regions, births, sequences, lower_x, strict=True):
-        first17 = region + str(birth).replace("-", "") + seq
-        check = _ID_CHECK[int(np.dot(_ID_WEIGHTS, [int(c) for c in first17])) % 11]
-        out.append(first17 + (check.lower() if lower else check))
-    return out
+    dates = np.datetime_as_string(births, unit="D").tolist()   # YYYY-MM-DD
+    first17 = [region + date.replace("-", "") + seq for region, date, seq in zip(regions, dates, sequences,
+                                                                                 strict=True)]
+    if not first17:
+        return []
+    # the ISO 7064 MOD 11-2 check of all numbers at once: weighted digit sums modulo 11
+    digits = np.frombuffer("".join(first17).encode("ascii"), dtype=np.uint8).reshape(count, 17) - ord("0")
+    checks = ((digits.astype(np.int64) @ _ID_WEIGHTS) % 11).tolist()
+    return [number + (_ID_CHECK[check].lower() if lower else _ID_CHECK[check])
+            for number, check, lower in zip(first17, checks, lower_x.tolist(), strict=True)]
 
 
 def luhn_check_digit(payload: str) -> str:
     """The digit that makes ``payload + digit`` pass the Luhn test (bank cards)."""
-    total = 0
-    for position, char in enumerate(reversed(payload)):
-        digit = int(char)
-        if position % 2 == 0:  # doubled: the check digit itself will sit to the right
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
+    backwards = payload[::-1]
+    # every other digit from the right is doubled (2d - 9 above 4): the check digit will sit right of them
+    total = sum(map(_LUHN_DOUBLED.__getitem__, backwards[0::2])) + sum(map(int, backwards[1::2]))
     return str((10 - total % 10) % 10)
+
+
+_LUHN_DOUBLED = {str(d): d * 2 - 9 if d > 4 else d * 2 for d in range(10)}
 
 
 def bank_card_numbers(rng: np.random.Generator, count: int) -> list[str]:
@@ -110,7 +124,7 @@ def bank_card_numbers(rng: np.random.Generator, count: int) -> list[str]:
     middles = _digits(rng, count, 12)
     styles = rng.choice(3, size=count, p=[0.7, 0.25, 0.05])
     out = []
-    for prefix, length, middle, style in zip(prefixes, lengths, middles, styles, strict=True):
+    for prefix, length, middle, style in zip(prefixes, lengths.tolist(), middles, styles.tolist(), strict=True):
         payload = (prefix + middle)[: length - 1]
         number = payload + luhn_check_digit(payload)
         if style:
@@ -132,8 +146,8 @@ def address_pieces(rng: np.random.Generator, count: int) -> list[list[str]]:
     numbers = rng.integers(1, 400, size=(count, 4))
     styles = rng.integers(0, 4, size=count)
     out = []
-    for city, road, estate, (house, block, unit, room), style in zip(cities, roads, estates, numbers,
-                                                                     styles, strict=True):
+    for city, road, estate, (house, block, unit, room), style in zip(cities, roads, estates, numbers.tolist(),
+                                                                     styles.tolist(), strict=True):
         room = 100 * (1 + room % 20) + 1 + room % 4
         if style == 0:
             tail = [estate, str(block % 30 + 1), "号楼", str(unit % 6 + 1), "单元", str(room), "室"]
@@ -156,5 +170,6 @@ def urls(rng: np.random.Generator, count: int) -> list[str]:
     letters = np.frombuffer(b"abcdefghijkmnpqrstuvwxyz0123456789", dtype=np.uint8)
     tokens = letters[rng.integers(0, len(letters), size=(count, 8))]
     suffixes = _pick(rng, ("", "", ".html", ".htm", "/"), count)
-    return [base + row.tobytes().decode("ascii") + suffix
-            for base, row, suffix in zip(bases, tokens, suffixes, strict=True)]
+    joined = tokens.tobytes().decode("ascii")
+    return [base + joined[8 * i:8 * i + 8] + suffix
+            for i, (base, suffix) in enumerate(zip(bases, suffixes, strict=True))]

@@ -51,6 +51,8 @@ class TraditionalConverter:
                 irregular.append(key)
         # longest first, so that the alternation reports the phrase t2s would match
         self._irregular = re.compile("|".join(re.escape(k) for k in sorted(irregular, key=len, reverse=True)))
+        # the same phrases as a trie (於(?:單|...)): matches where _irregular does, rules a text out faster
+        self._any_irregular = re.compile(_trie_pattern(irregular))
         self._repairs = {key: self._break(key) for key in irregular}
 
     def charwise(self, text: str) -> str:
@@ -72,6 +74,8 @@ class TraditionalConverter:
 
     def repair(self, text: str) -> str:
         """Break irregular phrases formed where converted pieces were joined."""
+        if self._any_irregular.search(text) is None:   # nearly every text
+            return text
         for _ in range(4):   # a repair could, in theory, form a new phrase with its neighbour
             if self._irregular.search(text) is None:
                 return text
@@ -107,3 +111,26 @@ class TraditionalConverter:
                     if self._irregular.search(candidate) is None:
                         return candidate
         return self.charwise(phrase)
+
+
+def _trie_pattern(phrases: Sequence[str]) -> str:
+    """A regular expression matching exactly ``phrases``, factored by common prefixes.
+
+    Python's ``re`` tries the branches of an alternation one by one at every candidate
+    position; the trie shape tries only the branches of each next character.
+    """
+    trie: dict[str, dict] = {}
+    for phrase in phrases:
+        node = trie
+        for char in phrase:
+            node = node.setdefault(char, {})
+        node[""] = {}   # a phrase ends here
+
+    def pattern(node: dict[str, dict]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(trie)
