@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any
 
-from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.functions import array_to_vector
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -91,18 +91,20 @@ def labelled_units(lake, split: str | None = None, with_emails: bool | None = Tr
     return units
 
 
-def with_concepts(lake, units: DataFrame) -> DataFrame:
-    """``units`` plus the ``concepts`` vector (k_max fold-in loadings) of each unit.
+def with_concepts(lake, units: DataFrame, *, as_vector: bool = True) -> DataFrame:
+    """``units`` plus the ``concepts`` (k_max fold-in loadings) of each unit: a vector, or with
+    ``as_vector=False`` the stored ``array<double>`` (for readers that turn it into numpy blocks:
+    converting to a vector and back costs ~25 s per million units).
 
-    The vector's size is read from one stored row and set as the column's ML attribute
+    The size is read from one stored row and set as the column's ML attribute
     (``num_attrs``, as ``VectorAssembler`` does): finding it from the joined rows would
     evaluate the whole join.
     """
     table = lake.read("unit_concepts")
     first = table.select(F.size(CONCEPTS)).first()
     metadata = {"ml_attr": {"num_attrs": int(first[0])}} if first else {}
-    concepts = table.select("unit_id", array_to_vector(CONCEPTS).alias(CONCEPTS, metadata=metadata))
-    return units.join(concepts, "unit_id")
+    concepts = array_to_vector(CONCEPTS) if as_vector else F.col(CONCEPTS)
+    return units.join(table.select("unit_id", concepts.alias(CONCEPTS, metadata=metadata)), "unit_id")
 
 
 def _encoded(cfg, units: DataFrame) -> DataFrame:
@@ -188,7 +190,8 @@ def run_kselect_stage(ctx) -> dict[str, Any]:
 
     cfg, lake, lc = ctx.cfg, ctx.lake, ctx.cfg.lsi
     variables = selected_variables(lake)
-    train = _encoded(cfg, with_concepts(lake, labelled_units(lake, "train")))
+    # the Newton search reads the concepts as an array; Spark ML's classifiers need a vector
+    train = _encoded(cfg, with_concepts(lake, labelled_units(lake, "train"), as_vector=lc.classifier != "newton"))
     selection = select_k(train, CONCEPTS, variables, LABEL, lc.k_grid, folds=lc.cv_folds, seed=cfg.run.seed,
                          rule=lc.k_rule, classifier=lc.classifier, reg_param=lc.reg_param,
                          max_iter=lc.max_iter, parallelism=lc.cv_parallelism,
@@ -212,8 +215,8 @@ def run_models_stage(ctx) -> dict[str, Any]:
     variables, k = selected_variables(lake), _chosen_k(lake)
     # the join is evaluated once, into a cache of just what the fits and the test scores read
     # (the first k concepts as an array: a VectorUDT of all k_max is much slower to cache)
-    units = _encoded(cfg, with_concepts(lake, labelled_units(lake)))
-    first_k = F.slice(vector_to_array(CONCEPTS), 1, k).alias(CONCEPTS, metadata={"ml_attr": {"num_attrs": k}})
+    units = _encoded(cfg, with_concepts(lake, labelled_units(lake), as_vector=False))
+    first_k = F.slice(CONCEPTS, 1, k).alias(CONCEPTS, metadata={"ml_attr": {"num_attrs": k}})
     units = units.select("unit_id", "customer_id", "split", LABEL, *variables, first_k).persist()
     train, test = units.where("split = 'train'"), units.where("split = 'test'")
     models = fit_churn_models(train, variables, LABEL, concepts_col=CONCEPTS, k=k, max_iter=mc.max_iter, tol=mc.tol)

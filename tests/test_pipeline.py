@@ -63,6 +63,12 @@ def test_unit_concepts_carry_their_size_without_evaluating_the_join(lake):
     stored = lake.read("unit_concepts").select(F.size("concepts")).distinct().collect()
     assert [r[0] for r in stored] == [40]  # k_max of FAST, every unit
     assert vector_size(units, "concepts", compute=False) == 40  # from the metadata, no job
+    arrays = with_concepts(lake, labelled_units(lake, "train"), as_vector=False)
+    assert arrays.schema["concepts"].dataType.simpleString() == "array<double>"
+    assert vector_size(arrays, "concepts", compute=False) == 40
+    one = units.orderBy("unit_id").select("unit_id", "concepts").first()
+    same = arrays.where(F.col("unit_id") == one.unit_id).select("concepts").first()[0]
+    assert same == one.concepts.toArray().tolist()
 
 
 def test_summary_json_follows_the_data_contract(lake, warehouse):
