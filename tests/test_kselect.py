@@ -230,6 +230,21 @@ def test_auc_by_group_counts_ties_half_like_sklearn(spark):
     assert math.isnan(aucs[2])
 
 
+def test_auc_by_group_many_groups_across_partitions_ignores_null_labels(spark):
+    rng = np.random.default_rng(21)
+    groups = rng.integers(0, 25, 3000)
+    scores = np.round(rng.normal(size=len(groups)), 2)  # some ties
+    labels = (rng.random(len(groups)) < 1 / (1 + np.exp(-scores - groups / 10))).astype(float)
+    rows = [(int(g), float(s), float(y)) for g, s, y in zip(groups, scores, labels, strict=True)]
+    rows += [(3, 99.0, None), (4, -99.0, None)]  # no label: left out
+    frame = spark.createDataFrame(rows, "g int, s double, y double").repartition(7)
+    aucs = auc_by_group(frame, "g", "s", "y")
+    assert set(aucs) == set(groups.tolist())
+    for g in set(groups.tolist()):
+        mine = groups == g
+        assert aucs[g] == pytest.approx(roc_auc_score(labels[mine], scores[mine]), abs=1e-12)
+
+
 def test_newton_rejects_null_nan_infinite_and_short_rows_naming_the_entries(spark):
     rng = np.random.default_rng(5)
     n = 60

@@ -82,6 +82,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.ml import Pipeline, Transformer
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, Evaluator
@@ -95,7 +97,6 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, DoubleType, IntegerType, StructField, StructType
-from pyspark.sql.window import Window
 from scipy import linalg
 from scipy.special import expit
 
@@ -542,26 +543,51 @@ def _advance(model: _ModelState, loglik: float, gradient: np.ndarray, informatio
 def auc_by_group(scored: DataFrame, group_col: str, score_col: str, label_col: str) -> dict[object, float]:
     """Exact ROC AUC of every group of ``scored`` (label 1 = positive), ties counted half.
 
-    The Mann–Whitney statistic, in Spark: positives and negatives per ``(group, score)``,
-    a running sum ordered by score for the negatives ranked below, and per group
+    The Mann–Whitney statistic: the rows are hash-partitioned by group (one shuffle) and each
+    partition ranks its groups with numpy (:func:`_mann_whitney`),
     ``AUC = Σ_s pos(s) (2 neg(< s) + neg(s)) / (2 P N)`` in exact integer arithmetic. Only one
-    number per group reaches the driver. A group without both classes gets NaN.
+    row per group reaches the driver; a group's rows are held in one task (like a window
+    function's), ~16 bytes each. Rows with a null group, score or label are left out; a group
+    without both classes gets NaN.
     """
-    positive = (F.col(label_col) == 1).cast("long")
-    at_score = scored.groupBy(group_col, score_col).agg(
-        F.sum(positive).alias("pos"), F.sum(F.lit(1) - positive).alias("neg")
-    )
-    below = Window.partitionBy(group_col).orderBy(score_col).rowsBetween(Window.unboundedPreceding, -1)
-    ranked = at_score.withColumn("neg_below", F.coalesce(F.sum("neg").over(below), F.lit(0)))
-    per_group = ranked.groupBy(group_col).agg(
-        F.sum(F.col("pos") * (2 * F.col("neg_below") + F.col("neg"))).alias("u2"),
-        F.sum("pos").alias("p"),
-        F.sum("neg").alias("n"),
-    )
-    return {
-        row[group_col]: row["u2"] / (2.0 * row["p"] * row["n"]) if row["p"] and row["n"] else math.nan
-        for row in per_group.collect()
-    }
+    group_type = scored.schema[group_col].dataType.simpleString()
+    rows = scored.select(F.col(group_col).alias("g"), F.col(score_col).cast("double").alias("s"),
+                         (F.col(label_col) == 1).alias("positive")).dropna()
+    partitions = scored.sparkSession.sparkContext.defaultParallelism * 2
+    per_group = (rows.repartition(partitions, "g")
+                 .mapInArrow(_mann_whitney, f"g {group_type}, u2 long, p long, n long").collect())
+    return {row["g"]: row["u2"] / (2.0 * row["p"] * row["n"]) if row["p"] and row["n"] else math.nan
+            for row in per_group}
+
+
+def _mann_whitney(batches):
+    """mapInArrow: ``(g, s, positive)`` rows -> per group ``u2 = Σ_s pos(s) (2 neg(< s) + neg(s))``, ``p``, ``n``."""
+    batches = list(batches)
+    table = pa.Table.from_batches(batches) if batches else None
+    if table is None or table.num_rows == 0:
+        return
+    groups = table.column("g").combine_chunks()
+    scores = table.column("s").to_numpy()
+    positive = table.column("positive").to_numpy().astype(bool)
+    codes = pc.dictionary_encode(groups)
+    index = codes.indices.to_numpy()
+    out_groups, u2s, ps, ns = [], [], [], []
+    for code, group in enumerate(codes.dictionary.to_pylist()):
+        mine = index == code
+        s, pos = scores[mine], positive[mine]
+        order = np.argsort(s, kind="stable")
+        s, pos = s[order], pos[order]
+        tie = np.cumsum(np.concatenate([[True], s[1:] != s[:-1]])) - 1  # rank of each row's distinct score
+        pos_at = np.bincount(tie[pos], minlength=tie[-1] + 1).astype(np.int64)
+        neg_at = np.bincount(tie[~pos], minlength=tie[-1] + 1).astype(np.int64)
+        neg_below = np.cumsum(neg_at) - neg_at
+        out_groups.append(group)
+        u2s.append(int(np.sum(pos_at * (2 * neg_below + neg_at))))
+        ps.append(int(pos_at.sum()))
+        ns.append(int(neg_at.sum()))
+    yield pa.RecordBatch.from_arrays([pa.array(out_groups, groups.type), pa.array(u2s, pa.int64()),
+                                      pa.array(ps, pa.int64()), pa.array(ns, pa.int64())],
+                                     names=["g", "u2", "p", "n"])
 
 
 def _held_out_aucs(blocks: MatrixBlocks, standardiser: _Standardiser, models: list[_ModelState]) -> list[float]:
