@@ -191,12 +191,15 @@ def _weigh_sum_sorted_runs(keys: list[str], size: int, schema: pa.Schema, shippe
                 table = pa.concat_tables([carried, table])
             if table.num_rows == 0:
                 continue
-            last_start = int(_run_starts(table.column(keys[0]))[-1])
+            starts = _run_starts(table.column(keys[0]))
+            last_start = int(starts[-1])
             if last_start:
-                yield from _unit_sums(table.slice(0, last_start), keys, size, schema, vocabulary).to_batches()
+                complete = table.slice(0, last_start)
+                yield from _unit_sums(complete, starts[:-1], keys, size, schema, vocabulary).to_batches()
             carried = table.slice(last_start)
         if carried is not None and carried.num_rows:
-            yield from _unit_sums(carried, keys, size, schema, vocabulary).to_batches()
+            starts = _run_starts(carried.column(keys[0]))
+            yield from _unit_sums(carried, starts, keys, size, schema, vocabulary).to_batches()
     return summed
 
 
@@ -207,15 +210,15 @@ def _run_starts(units: pa.ChunkedArray) -> np.ndarray:
     return np.flatnonzero(np.concatenate([[True], changed.to_numpy(zero_copy_only=False)]))
 
 
-def _unit_sums(table: pa.Table, keys: list[str], size: int, schema: pa.Schema,
+def _unit_sums(table: pa.Table, starts: np.ndarray, keys: list[str], size: int, schema: pa.Schema,
                vocabulary: tuple[pa.Array, np.ndarray]) -> pa.Table:
-    """Complete unit runs -> one row per unit: keys, ``n_emails``, ``has_emails``, the summed vector.
+    """Complete unit runs (starting at rows ``starts``) -> one row per unit: keys, ``n_emails``,
+    ``has_emails``, the summed vector.
 
     ``Aw_u = sum over the unit's emails j of w_j``; a null terms list is "no email" (left join),
     an empty one an email without terms. Sums are taken in email order, as :func:`sum_sparse` does.
     """
     kept, idf = vocabulary
-    starts = _run_starts(table.column(keys[0]))
     unit_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, table.num_rows)))
     email_terms = table.column("_vector").combine_chunks()
     term_ids = pc.fill_null(pc.index_in(pc.list_flatten(email_terms), value_set=kept), -1).to_numpy()

@@ -187,8 +187,8 @@ def log_tf_idf_vector(terms, index: dict[str, int], idf: np.ndarray, size: int) 
     ids = [index[t] for t in terms if t in index] if terms is not None else []
     if not ids:
         return SparseVector(size, [], [])
-    unique, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
-    return SparseVector(size, unique, np.log2(counts + 1.0) * idf[unique])
+    _, unique, weights = log_tf_idf_entries(np.zeros(len(ids), np.int64), np.asarray(ids, np.int64), idf, size)
+    return SparseVector(size, unique, weights)
 
 
 def log_tf_idf_entries(rows: np.ndarray, term_ids: np.ndarray, idf: np.ndarray,
@@ -197,7 +197,7 @@ def log_tf_idf_entries(rows: np.ndarray, term_ids: np.ndarray, idf: np.ndarray,
 
     Occurrence ``j`` is kept term ``term_ids[j]`` in email ``rows[j]``. Returns one entry per
     distinct (email, term), sorted by email then term: ``(row, term, w)`` with
-    ``w = log2(n + 1) * idf[term]`` (the same floating-point operations as the per-email function).
+    ``w = log2(n + 1) * idf[term]``: the one place of the formula (:func:`log_tf_idf_vector` calls it).
     """
     pairs, counts = np.unique(rows.astype(np.int64) * size + term_ids, return_counts=True)
     terms = pairs % size
