@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -164,6 +165,33 @@ def test_newton_with_information_from_a_row_subsample_reaches_the_same_fits(spar
         assert b.auc == pytest.approx(a.auc, abs=1e-9)
         assert b.loglik == pytest.approx(a.loglik, rel=1e-10)
     assert max(b.n_iter for b in subsampled) > max(a.n_iter for a in exact)  # linear, not quadratic, convergence
+
+
+def test_newton_keeps_an_exact_information_near_the_optimum_and_reaches_the_same_fits(
+        spark, lsi_like_units, monkeypatch, caplog):
+    """Near its optimum a model sums X'WX once over all its rows and keeps it: later passes sum
+    only ℓ and U. The fixed point is unchanged; the step is exact again, so it converges in fewer passes."""
+    from churn_spark.lsi import kselect
+
+    marketing, concepts, churn, folds = lsi_like_units
+    names = ["tenure", "flag", "count", "noise"]
+    rows = [(*map(float, marketing[i]), concepts[i].tolist(), int(churn[i]), int(folds[i])) for i in range(len(churn))]
+    frame = spark.createDataFrame(rows, [*names, "concepts", "churn", "fold"])
+    with monkeypatch.context() as patch:
+        patch.setattr(kselect, "_KEEP_INFORMATION_BELOW", 0.0)  # never kept: a subsampled X'WX every pass
+        always = newton_cv_fits(frame, names, "concepts", "churn", "fold", [2, 10], 3, information_rows=750)
+    with caplog.at_level(logging.INFO, logger="churn_spark.lsi.kselect"):
+        kept = newton_cv_fits(frame, names, "concepts", "churn", "fold", [2, 10], 3, information_rows=750)
+    for a, b in zip(always, kept, strict=True):
+        assert a.converged and b.converged and (a.k, a.fold) == (b.k, b.fold)
+        np.testing.assert_allclose(b.coef, a.coef, rtol=1e-6, atol=1e-6 * np.abs(a.coef).max())
+        assert b.auc == pytest.approx(a.auc, abs=1e-9)
+        assert b.loglik == pytest.approx(a.loglik, rel=1e-10)
+    # per pass: (iteration, active models, models summing X'WX, of them over all rows, ...)
+    passes = [r.args for r in caplog.records if r.msg.startswith("newton pass")]
+    assert any(p[3] > 0 for p in passes)  # an exact X'WX was summed ...
+    assert passes[-1][2] == 0  # ... and kept: the last pass summed none
+    assert max(b.n_iter for b in kept) < max(a.n_iter for a in always)
 
 
 def test_newton_and_lbfgs_draw_the_same_folds_choose_the_same_k_and_agree(spark, churn_units):
