@@ -127,7 +127,7 @@ def _chosen_k(lake) -> int:
 
 
 def run_lsi_stage(ctx) -> dict[str, Any]:
-    """Fit the SVD on the training units with emails; fold every unit in."""
+    """Fit the SVD on the training units with emails; fold every unit with emails in."""
     from churn_spark.lsi import LatentSemanticIndexing, concepts_frame, terms_frame, unit_concepts_frame
 
     cfg, lake, lc = ctx.cfg, ctx.lake, ctx.cfg.lsi
@@ -142,7 +142,9 @@ def run_lsi_stage(ctx) -> dict[str, Any]:
     model.write().overwrite().save(artefact_path(cfg, "lsi"))
     lake.write(concepts_frame(model, lake.read("vocabulary"), lc.top_terms), "lsi_concepts")
     lake.write(terms_frame(model, lc.terms_per_concept, spark=ctx.spark), "lsi_terms")
-    lake.write(unit_concepts_frame(model, vectors, out_col=CONCEPTS), "unit_concepts")
+    # a unit without emails has an empty vector, so all-zero loadings: it gets no row (half the
+    # units at scale; every reader of the loadings reads units with emails)
+    lake.write(unit_concepts_frame(model, vectors.where(F.col("has_emails")), out_col=CONCEPTS), "unit_concepts")
     explained = model.explainedVariance()
     summary = {"method": model.svdMethod, "k_max": model.numConcepts, "terms": model.numTerms,
                "train_units": model.numUnits, "explained_var_k_max": float(explained.sum()),

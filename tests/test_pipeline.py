@@ -53,6 +53,11 @@ def test_every_stage_wrote_its_tables(lake):
     for table in ("observations", "doc_vectors", "unit_concepts", "test_predictions", "churn_scores"):
         df = lake.read(table)
         assert df.count() == df.select("unit_id").distinct().count() > 0, table
+    # loadings for exactly the units with emails (the others' would all be zero)
+    with_emails = lake.read("doc_vectors").where("has_emails").select("unit_id")
+    concepts = lake.read("unit_concepts").select("unit_id")
+    assert concepts.count() == with_emails.count() < lake.read("doc_vectors").count()
+    assert concepts.join(with_emails, "unit_id", "left_anti").count() == 0
 
 
 def test_unit_concepts_carry_their_size_without_evaluating_the_join(lake):
@@ -61,7 +66,7 @@ def test_unit_concepts_carry_their_size_without_evaluating_the_join(lake):
 
     units = with_concepts(lake, labelled_units(lake, "train"))
     stored = lake.read("unit_concepts").select(F.size("concepts")).distinct().collect()
-    assert [r[0] for r in stored] == [40]  # k_max of FAST, every unit
+    assert [r[0] for r in stored] == [40]  # k_max of FAST, every stored unit
     assert vector_size(units, "concepts", compute=False) == 40  # from the metadata, no job
     arrays = with_concepts(lake, labelled_units(lake, "train"), as_vector=False)
     assert arrays.schema["concepts"].dataType.simpleString() == "array<double>"
