@@ -395,7 +395,7 @@ def fit_logistic_models(df: DataFrame, cols: list[str], label: str, models: Mapp
 
 
 def forward_select(df: DataFrame, candidates: list[str], label: str, entry_p: float = 0.05,
-                   max_variables: int = 25, max_iter: int = 25, tol: float = 1e-6,
+                   max_variables: int = 25, max_iter: int = 25, tol: float = 1e-4,
                    labels: dict[str, str] | None = None) -> SelectionResult:
     """Forward selection by score chi-square (SAS ``SELECTION=FORWARD``, ``SLENTRY=entry_p``).
 
