@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,35 +197,43 @@ class _Design:
 
     def run_pass(self, model: list[int], candidates: list[int], beta: np.ndarray) -> _PassStats:
         """One distributed pass: log-likelihood, gradient and information blocks at ``beta``."""
+        return self.run_passes([(model, candidates, beta)])[0]
+
+    def run_passes(self, fits: Sequence[tuple[list[int], list[int], np.ndarray]]) -> list[_PassStats]:
+        """:meth:`run_pass` of several ``(model, candidates, beta)`` in one distributed pass."""
         self.passes += 1
-        s, c = len(model), len(candidates)
-        model_cols = 1 + np.asarray(model, dtype=int)  # block column 0 is the label
-        cand_cols = 1 + np.asarray(candidates, dtype=int)
-        mean_m, sd_m = self.mean[model], self.sd[model]
-        mean_c, sd_c = self.mean[candidates], self.sd[candidates]
-        beta = np.asarray(beta, dtype=float)
+        specs = []
+        for model, candidates, beta in fits:
+            specs.append((1 + np.asarray(model, dtype=int), 1 + np.asarray(candidates, dtype=int),  # column 0: y
+                          self.mean[model], self.sd[model], self.mean[candidates], self.sd[candidates],
+                          np.asarray(beta, dtype=float)))
 
         def partial_sums(block: np.ndarray) -> np.ndarray:
             y = block[:, 0]
-            xs = np.column_stack([np.ones(len(y)), (block[:, model_cols] - mean_m) / sd_m])
-            xc = (block[:, cand_cols] - mean_c) / sd_c
-            eta = xs @ beta
-            p = expit(eta)
-            w = p * (1.0 - p)
-            r = y - p
-            loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
-            xs_w = xs * w[:, None]
-            return np.concatenate([
-                [loglik, float(len(y))], xs.T @ r, xc.T @ r,
-                (xs_w.T @ xs).ravel(), (xs_w.T @ xc).ravel(), np.einsum("ij,ij,i->j", xc, xc, w)])
+            parts = []
+            for model_cols, cand_cols, mean_m, sd_m, mean_c, sd_c, beta in specs:
+                xs = np.column_stack([np.ones(len(y)), (block[:, model_cols] - mean_m) / sd_m])
+                xc = (block[:, cand_cols] - mean_c) / sd_c
+                eta = xs @ beta
+                p = expit(eta)
+                w = p * (1.0 - p)
+                r = y - p
+                loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+                xs_w = xs * w[:, None]
+                parts += [[loglik, float(len(y))], xs.T @ r, xc.T @ r,
+                          (xs_w.T @ xs).ravel(), (xs_w.T @ xc).ravel(), np.einsum("ij,ij,i->j", xc, xc, w)]
+            return np.concatenate(parts)
 
         flat = self.blocks.tree_sum(partial_sums)
-        k = s + 1
-        cuts = np.cumsum([2, k, c, k * k, k * c])
-        head, u_model, u_cand, info_model, info_cross, info_cand_diag = np.split(flat, cuts)
-        return _PassStats(loglik=float(head[0]), n=float(head[1]), u_model=u_model, u_cand=u_cand,
-                          info_model=info_model.reshape(k, k), info_cross=info_cross.reshape(k, c),
-                          info_cand_diag=info_cand_diag)
+        stats = []
+        for model, candidates, _ in fits:
+            k, c = len(model) + 1, len(candidates)
+            cuts = np.cumsum([2, k, c, k * k, k * c, c])
+            head, u_model, u_cand, info_model, info_cross, info_cand_diag, flat = np.split(flat, cuts)
+            stats.append(_PassStats(loglik=float(head[0]), n=float(head[1]), u_model=u_model, u_cand=u_cand,
+                                    info_model=info_model.reshape(k, k), info_cross=info_cross.reshape(k, c),
+                                    info_cand_diag=info_cand_diag))
+        return stats
 
 
 def _solve_spd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -238,7 +246,31 @@ def _solve_spd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def _newton(design: _Design, model: list[int], candidates: list[int], beta0: np.ndarray,
             max_iter: int, tol: float) -> _NewtonResult:
-    """Newton-Raphson for the logistic log-likelihood with step halving.
+    """Newton-Raphson for the logistic log-likelihood with step halving (:func:`_newton_steps`)."""
+    return _newton_together(design, [(model, candidates, beta0)], max_iter, tol)[0]
+
+
+def _newton_together(design: _Design, fits: Sequence[tuple[list[int], list[int], np.ndarray]],
+                     max_iter: int, tol: float) -> list[_NewtonResult]:
+    """:func:`_newton` of several ``(model, candidates, beta0)``, sharing each pass over the data."""
+    running = [_newton_steps(model, beta0, max_iter, tol) for model, _, beta0 in fits]
+    betas: list[np.ndarray | None] = [next(steps) for steps in running]
+    results: list[_NewtonResult | None] = [None] * len(fits)
+    while any(r is None for r in results):
+        active = [i for i, r in enumerate(results) if r is None]
+        stats = design.run_passes([(fits[i][0], fits[i][1], betas[i]) for i in active])
+        for i, pass_stats in zip(active, stats, strict=True):
+            try:
+                betas[i] = running[i].send(pass_stats)
+            except StopIteration as done:
+                results[i] = done.value
+    return results
+
+
+def _newton_steps(model: list[int], beta0: np.ndarray, max_iter: int,
+                  tol: float) -> Generator[np.ndarray, _PassStats, _NewtonResult]:
+    """Newton-Raphson as a generator: yields the β at which it needs a pass, receives that pass's
+    statistics, returns the result.
 
     Converged when the largest Newton step (standardised coefficients) is below ``tol``;
     the returned ``beta`` includes that last step and the gradients in ``stats`` are
@@ -248,7 +280,7 @@ def _newton(design: _Design, model: list[int], candidates: list[int], beta0: np.
     previous: tuple[np.ndarray, float] | None = None
     halvings = 0
     for iteration in range(max_iter + 1):
-        stats = design.run_pass(model, candidates, beta)
+        stats = yield beta
         if previous is not None and not stats.loglik >= previous[1] - 1e-10 * abs(previous[1]) \
                 and halvings < 20:
             # the step overshot: go back half-way (costs a pass, rare away from separation)
@@ -371,19 +403,22 @@ def fit_logistic_models(df: DataFrame, cols: list[str], label: str, models: Mapp
 
     The features are ``cols`` and the entries of the ``arrays`` columns (named as given);
     ``df`` is read once (one set of blocks, one pass for the moments) and each model then
-    costs its Newton passes only. Returns the fits by name, in the order of ``models``.
+    costs its Newton passes only, all models sharing each pass. Returns the fits by name, in the
+    order of ``models``.
     """
     design = _Design(df, cols, label, arrays)
     try:
         features = design.columns
         constant = {features[i] for i in design.constant_columns()}
-        fits = {}
-        for name, subset in models.items():
+        starts = []
+        for subset in models.values():
             if constant & set(subset):
                 raise ValueError(f"constant columns cannot be fitted: {[c for c in subset if c in constant]}")
             model = [features.index(c) for c in subset]
-            beta0 = np.concatenate([_intercept_only(design), np.zeros(len(model))])
-            result = _newton(design, model, [], beta0, max_iter, tol)
+            starts.append((model, [], np.concatenate([_intercept_only(design), np.zeros(len(model))])))
+        fits = {}
+        for (name, subset), (model, _, _), result in zip(models.items(), starts,
+                                                        _newton_together(design, starts, max_iter, tol), strict=True):
             collinear = [subset[i] for i in _dependent_columns(result.stats.info_model)]
             if collinear:
                 raise ValueError(f"collinear columns cannot be fitted together (each depends on earlier ones): "
