@@ -178,6 +178,22 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return extra + list(args.conf)
 
 
+def _failure_reason(err: Exception) -> str:
+    """One line saying why: the message's first line, and for a JVM error (``Py4JJavaError``, whose
+    first line only names the py4j call) the Java exception's own first line."""
+    lines = str(err).strip().splitlines()
+    reason = lines[0] if lines else type(err).__name__
+    java = getattr(err, "java_exception", None)
+    if java is not None:
+        try:
+            java_lines = str(java.toString()).strip().splitlines()
+        except Exception:  # the JVM may be gone (killed executor, OOM): keep the py4j message
+            java_lines = lines[1:2]
+        if java_lines:
+            reason = f"{reason} {java_lines[0].lstrip(': ')[:500]}"
+    return reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``churn-spark`` and of every job in ``jobs/``; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -196,8 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # one line for the scheduler's log; details with --verbose
         if args.verbose or os.environ.get("CHURN_SPARK_VERBOSE"):
             traceback.print_exc()
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"churn-spark {args.command}: failed: {type(err).__name__}: {reason}", file=sys.stderr)
+        print(f"churn-spark {args.command}: failed: {type(err).__name__}: {_failure_reason(err)}", file=sys.stderr)
         return 1
     print(f"churn-spark {args.command}: done in {time.time() - started:.1f} s", file=sys.stderr)
     return 0
