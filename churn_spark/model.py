@@ -44,6 +44,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from churn_spark.lsi import LatentSemanticIndexingModel
 from churn_spark.lsi.kselect import vector_size
 from churn_spark.selection import LogisticFit, fit_logistic, fit_logistic_models
 
@@ -183,9 +184,13 @@ class ChurnLogisticModel(Model, _ChurnLogisticParams, DefaultParamsReadable, Def
         weights = self.getOrDefault("coefficients")
         if len(weights) != len(values):
             raise ValueError(f"{len(weights)} coefficients for {len(inputs)} inputs + k = {self.getOrDefault('k')}")
-        eta = F.lit(self.getOrDefault("intercept"))
-        for value, weight in zip(values, weights, strict=True):
-            eta = eta + F.lit(weight) * value
+        terms = [F.lit(self.getOrDefault("intercept"))]
+        terms += [F.lit(weight) * value for value, weight in zip(values, weights, strict=True)]
+        # summed as a balanced tree: a chain of k + p additions nests as deep, and Catalyst's
+        # recursive rules overflowed the JVM stack on it at k = 250 (StackOverflowError)
+        while len(terms) > 1:
+            terms = [a + b for a, b in zip(terms[::2], terms[1::2], strict=False)] + terms[len(terms) // 2 * 2 :]
+        eta = terms[0]
         return dataset.withColumn(self.getOrDefault("predictionCol"), F.lit(1.0) / (F.lit(1.0) + F.exp(-eta)))
 
 
@@ -228,19 +233,32 @@ def fit_churn_model(train: DataFrame, name: str, variables: list[str], label_col
 
 def fit_churn_models(train: DataFrame, variables: list[str], label_col: str = "churn",
                      concepts_col: str | None = None, k: int = 0, max_iter: int = 25,
-                     tol: float = 1e-8) -> dict[str, ChurnModel]:
+                     tol: float = 1e-8, fold_in: LatentSemanticIndexingModel | None = None) -> dict[str, ChurnModel]:
     """The paper's two models, ``structured`` (``variables``) and ``structured_text`` (plus the
     first ``k`` concepts), from one read of ``train``: the same fits as two
     :func:`fit_churn_model` calls, but the training rows are joined, converted and cached once
-    (:func:`churn_spark.selection.fit_logistic_models`)."""
+    (:func:`churn_spark.selection.fit_logistic_models`).
+
+    With ``fold_in`` (the LSI model), ``train`` holds the term vectors (the model's ``inputCol``)
+    instead of the concepts: the first ``k`` concepts are their fold-in, formed where the
+    numeric blocks are built, so only the vectors' entries cross from the JVM. The fitted text
+    model still reads ``concepts_col`` when it scores.
+    """
     if not variables:
         raise ValueError("the structured model has no features (no variables)")
     structured = _estimator(variables, label_col, None, 0, max_iter, tol)
     text = _estimator(variables, label_col, concepts_col, k, max_iter, tol)
-    flat, arrays = text._design(train)
     names = list(variables) + concept_names(k)
-    fits = fit_logistic_models(flat, list(variables), label_col, {STRUCTURED: list(variables), STRUCTURED_TEXT: names},
-                               max_iter=max_iter, tol=tol, arrays=arrays)
+    subsets = {STRUCTURED: list(variables), STRUCTURED_TEXT: names}
+    if fold_in is None:
+        flat, arrays = text._design(train)
+        fits = fit_logistic_models(flat, list(variables), label_col, subsets, max_iter=max_iter, tol=tol,
+                                   arrays=arrays)
+    else:
+        terms = fold_in.getInputCol()
+        flat = train.select(F.col(label_col), *[F.col(c) for c in variables], F.col(terms))
+        fits = fit_logistic_models(flat, list(variables), label_col, subsets, max_iter=max_iter, tol=tol,
+                                   projected={terms: (fold_in.fold_in_projection(k), concept_names(k))})
     return {STRUCTURED: _churn_model(STRUCTURED, structured._model_from(fits[STRUCTURED]), variables, 0),
             STRUCTURED_TEXT: _churn_model(STRUCTURED_TEXT, text._model_from(fits[STRUCTURED_TEXT]), variables, k)}
 

@@ -59,14 +59,14 @@ TEXT = Stage("text", "churn_spark.text.stage:run_text_command", ("emails", "obse
              "clean, segment, weight and sum the emails per unit")
 LSI = Stage("lsi", "churn_spark.stages:run_lsi_stage", ("doc_vectors", "vocabulary"),
             ("lsi_concepts", "lsi_terms", "unit_concepts"), ("lsi", "run"),
-            "SVD of the unit-by-term matrix, fold-in of every unit")
+            "SVD of the unit-by-term matrix, fold-in of every unit with emails")
 SELECTION = Stage("selection", "churn_spark.stages:run_selection_stage", ("observations", "doc_vectors"),
                   ("feature_selection",), ("selection", "run"), "forward selection of marketing variables")
 KSELECT = Stage("kselect", "churn_spark.stages:run_kselect_stage",
-                ("observations", "unit_concepts", "feature_selection"), ("k_selection",),
+                ("observations", "doc_vectors", "unit_concepts", "feature_selection"), ("k_selection",),
                 ("lsi", "selection", "run"), "number of concepts k by 5-fold CV AUC")
 MODELS = Stage("models", "churn_spark.stages:run_models_stage",
-               ("observations", "unit_concepts", "feature_selection", "k_selection"),
+               ("observations", "doc_vectors", "unit_concepts", "feature_selection", "k_selection"),
                ("model_coefficients", "test_predictions"), ("model", "selection", "run"),
                "fit the structured and structured + text models")
 EVALUATE = Stage("evaluate", "churn_spark.stages:run_evaluate_stage",

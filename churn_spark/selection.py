@@ -49,7 +49,7 @@ from scipy import linalg
 from scipy.special import expit
 from scipy.stats import chi2 as chi2_dist
 
-from churn_spark.blocks import MatrixBlocks
+from churn_spark.blocks import MatrixBlocks, Projected
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,11 @@ class _Design:
     """
 
     def __init__(self, df: DataFrame, columns: list[str], label: str,
-                 arrays: Mapping[str, Sequence[str]] | None = None):
-        arrays = dict(arrays or {})
+                 arrays: Mapping[str, Sequence[str]] | None = None,
+                 projected: Mapping[str, tuple[Projected, Sequence[str]]] | None = None):
+        arrays, projected = dict(arrays or {}), dict(projected or {})
         self.columns = list(columns) + [name for names in arrays.values() for name in names]
+        self.columns += [name for _, names in projected.values() for name in names]
         self.label = label
         self.passes = 0
         selected = [F.col(label).cast("double").alias("_y")]
@@ -166,10 +168,17 @@ class _Design:
             # array becomes NaNs in the blocks, reported below like any null feature
             widths[f"_a{j}"] = len(names)
             selected.append(F.col(array).alias(f"_a{j}"))
+        products = {}
+        for j, (vector, (projection, names)) in enumerate(projected.items()):
+            if projection.width != len(names):
+                raise ValueError(f"{vector!r}: {len(names)} names for a projection of width {projection.width}")
+            products[f"_p{j}"] = projection
+            selected.append(F.col(vector).alias(f"_p{j}"))
         # the passes read float64 blocks [y, x_0 .. x_p-1] cached on the executors; the checks,
         # means and standard deviations come from the blocks too (one cheap pass each)
         self.blocks = MatrixBlocks(df.select(*selected).where(F.col("_y").isNotNull()),
-                                   ["_y", *(f"_x{i}" for i in range(len(columns))), *widths], array_widths=widths)
+                                   ["_y", *(f"_x{i}" for i in range(len(columns))), *widths, *products],
+                                   array_widths=widths, projected=products)
         self.n, mean, sd, nulls = self.blocks.column_moments()
         if self.n == 0:
             self.blocks.unpersist()
@@ -398,15 +407,18 @@ def fit_logistic(df: DataFrame, cols: list[str], label: str, max_iter: int = 25,
 
 def fit_logistic_models(df: DataFrame, cols: list[str], label: str, models: Mapping[str, Sequence[str]],
                         max_iter: int = 25, tol: float = 1e-6,
-                        arrays: Mapping[str, Sequence[str]] | None = None) -> dict[str, LogisticFit]:
+                        arrays: Mapping[str, Sequence[str]] | None = None,
+                        projected: Mapping[str, tuple[Projected, Sequence[str]]] | None = None,
+                        ) -> dict[str, LogisticFit]:
     """:func:`fit_logistic` of ``label`` on each named subset of the features, all from one cached copy of the data.
 
-    The features are ``cols`` and the entries of the ``arrays`` columns (named as given);
+    The features are ``cols``, the entries of the ``arrays`` columns (named as given) and of the
+    ``projected`` vector columns (:class:`churn_spark.blocks.Projected`, named as given);
     ``df`` is read once (one set of blocks, one pass for the moments) and each model then
     costs its Newton passes only, all models sharing each pass. Returns the fits by name, in the
     order of ``models``.
     """
-    design = _Design(df, cols, label, arrays)
+    design = _Design(df, cols, label, arrays, projected)
     try:
         features = design.columns
         constant = {features[i] for i in design.constant_columns()}

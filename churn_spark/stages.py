@@ -80,9 +80,11 @@ def _update_manifest(cfg, **entries: Any) -> None:
 # the analysis units
 
 
-def labelled_units(lake, split: str | None = None, with_emails: bool | None = True) -> DataFrame:
-    """Observations of labelled units with their email flag (and split), joined on unit_id."""
-    flags = lake.read("doc_vectors").select("unit_id", "has_emails", "n_emails")
+def labelled_units(lake, split: str | None = None, with_emails: bool | None = True,
+                   vectors: bool = False) -> DataFrame:
+    """Observations of labelled units with their email flag (and split), joined on unit_id; with
+    ``vectors``, also their weighted term vector (``vector``, what the LSI model folds in)."""
+    flags = lake.read("doc_vectors").select("unit_id", "has_emails", "n_emails", *(["vector"] if vectors else []))
     units = lake.read("observations").join(flags, "unit_id").where(F.col(LABEL).isNotNull())
     if split is not None:
         units = units.where(F.col("split") == split)
@@ -188,16 +190,22 @@ def run_selection_stage(ctx) -> dict[str, Any]:
 
 def run_kselect_stage(ctx) -> dict[str, Any]:
     """Choose k by 5-fold cross-validated AUC over the k grid (one SVD, sliced per k)."""
-    from churn_spark.lsi import plot_k_selection, select_k
+    from churn_spark.lsi import LatentSemanticIndexingModel, plot_k_selection, select_k
 
     cfg, lake, lc = ctx.cfg, ctx.lake, ctx.cfg.lsi
     variables = selected_variables(lake)
-    # the Newton search reads the concepts as an array; Spark ML's classifiers need a vector
-    train = _encoded(cfg, with_concepts(lake, labelled_units(lake, "train"), as_vector=lc.classifier != "newton"))
-    selection = select_k(train, CONCEPTS, variables, LABEL, lc.k_grid, folds=lc.cv_folds, seed=cfg.run.seed,
+    if lc.classifier == "newton":
+        # the Newton search folds the term vectors in where it builds its numeric blocks: cheaper
+        # than moving k_max stored loadings per unit from the JVM
+        fold_in = LatentSemanticIndexingModel.load(artefact_path(cfg, "lsi"))
+        train, concepts = _encoded(cfg, labelled_units(lake, "train", vectors=True)), fold_in.getInputCol()
+    else:  # Spark ML's classifiers read the stored loadings as a vector
+        fold_in, concepts = None, CONCEPTS
+        train = _encoded(cfg, with_concepts(lake, labelled_units(lake, "train")))
+    selection = select_k(train, concepts, variables, LABEL, lc.k_grid, folds=lc.cv_folds, seed=cfg.run.seed,
                          rule=lc.k_rule, classifier=lc.classifier, reg_param=lc.reg_param,
                          max_iter=lc.max_iter, parallelism=lc.cv_parallelism,
-                         newton_information_rows=lc.newton_information_rows)
+                         newton_information_rows=lc.newton_information_rows, fold_in=fold_in)
     lake.write(selection.scores_frame(ctx.spark), "k_selection")
     os.makedirs(report_dir(cfg), exist_ok=True)
     chart = plot_k_selection(selection, os.path.join(report_dir(cfg), "cv_auc_by_k.png"))
@@ -211,20 +219,24 @@ def run_kselect_stage(ctx) -> dict[str, Any]:
 
 def run_models_stage(ctx) -> dict[str, Any]:
     """Fit the structured and the structured + text model; score the test units."""
+    from churn_spark.lsi import LatentSemanticIndexingModel
     from churn_spark.model import coefficients_frame, fit_churn_models, score
 
     cfg, lake, mc = ctx.cfg, ctx.lake, ctx.cfg.model
     variables, k = selected_variables(lake), _chosen_k(lake)
-    # the join is evaluated once, into a cache of just what the fits and the test scores read
-    # (the first k concepts as an array: a VectorUDT of all k_max is much slower to cache)
-    units = _encoded(cfg, with_concepts(lake, labelled_units(lake), as_vector=False))
-    first_k = F.slice(CONCEPTS, 1, k).alias(CONCEPTS, metadata={"ml_attr": {"num_attrs": k}})
-    units = units.select("unit_id", "customer_id", "split", LABEL, *variables, first_k).persist()
+    lsi = LatentSemanticIndexingModel.load(artefact_path(cfg, "lsi"))
+    # the join is evaluated once, into a cache of just what the fits and the test scores read: the
+    # term vectors, which the fits fold in where they build their numeric blocks (cheaper than
+    # moving k stored loadings per unit from the JVM) and the test scores through the LSI model
+    units = _encoded(cfg, labelled_units(lake, vectors=True))
+    units = units.select("unit_id", "customer_id", "split", LABEL, *variables, lsi.getInputCol()).persist()
     train, test = units.where("split = 'train'"), units.where("split = 'test'")
-    models = fit_churn_models(train, variables, LABEL, concepts_col=CONCEPTS, k=k, max_iter=mc.max_iter, tol=mc.tol)
+    models = fit_churn_models(train, variables, LABEL, concepts_col=CONCEPTS, k=k, max_iter=mc.max_iter, tol=mc.tol,
+                              fold_in=lsi)
     for name, model in models.items():
         model.pipeline_model.write().overwrite().save(artefact_path(cfg, name))
     lake.write(coefficients_frame(ctx.spark, models.values()), "model_coefficients")
+    test = lsi.transform(test).withColumnRenamed(lsi.getOutputCol(), CONCEPTS)
     scored = score(test, models).select("unit_id", "customer_id", F.col(LABEL).cast("int").alias(LABEL),
                                         *SCORE_COLS.values())
     lake.write(scored, "test_predictions")

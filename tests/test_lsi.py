@@ -247,3 +247,62 @@ def test_concepts_terms_and_unit_concepts_frames(spark, sparse_case):
     units = unit_concepts_frame(model, frame.withColumnRenamed("id", "unit_id"))
     assert units.schema["concepts"].dataType.simpleString() == "array<double>"
     assert units.count() == 300
+
+
+# -- the fold-in formed where numeric blocks are built ----------------------------------------
+
+
+def test_blocks_fold_in_term_vectors_as_the_model_does(spark, sparse_case):
+    """``Projected``: the blocks hold ``v · V_k Σ_k⁻¹`` of each term vector (a null vector: NaNs),
+    equal to the model's own fold-in; only the vectors cross from the JVM."""
+    from pyspark.sql import functions as F
+
+    from churn_spark.blocks import MatrixBlocks
+
+    matrix, frame = sparse_case
+    model = LatentSemanticIndexing(inputCol="v", outputCol="c", k=6).fit(frame)
+    with_null = frame.withColumn("v", F.when(F.col("id") != 7, F.col("v")))
+    blocks = MatrixBlocks(with_null.select(F.col("id").cast("double"), "v"), ["id", "v"],
+                          projected={"v": model.fold_in_projection(4)}, rows_per_block=37)
+    rows = np.vstack([part.reshape(-1, 5) for part in blocks.partials(lambda block: block.ravel())])
+    rows = rows[np.argsort(rows[:, 0])]
+    blocks.unpersist()
+    expected = model.foldIn(matrix)[:, :4]
+    assert blocks.width == 5 and np.isnan(rows[7, 1:]).all()
+    keep = np.arange(len(matrix)) != 7
+    np.testing.assert_allclose(rows[keep, 1:], expected[keep], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="k = 7 but the model has 6 concepts"):
+        model.fold_in_projection(7)
+
+
+def test_k_search_and_models_from_term_vectors_equal_those_from_stored_loadings(spark, sparse_case):
+    """The k search and the two churn models fitted on the term vectors with ``fold_in`` give the
+    fits of the same calls on the stored fold-in loadings (``unit_concepts``)."""
+    from pyspark.sql import functions as F
+
+    from churn_spark.lsi.kselect import newton_cv_fits
+    from churn_spark.model import fit_churn_models
+
+    matrix, frame = sparse_case
+    model = LatentSemanticIndexing(inputCol="v", outputCol="c", k=6).fit(frame)
+    rng = np.random.default_rng(4)
+    loadings = model.foldIn(matrix)
+    churn = (rng.random(len(matrix)) < 1 / (1 + np.exp(-(-1.0 + 40 * loadings[:, 0])))).astype(int)
+    extra = spark.createDataFrame([(i, int(churn[i]), float(rng.standard_normal()), i % 3)
+                                   for i in range(len(matrix))], "id int, churn int, tenure double, fold int")
+    data = model.fold_in_arrays(frame, "concepts").join(extra, "id")
+    from_terms = newton_cv_fits(data, ["tenure"], "v", "churn", "fold", [2, 5], 3, fold_in=model)
+    stored = newton_cv_fits(data, ["tenure"], "concepts", "churn", "fold", [2, 5], 3)
+    for a, b in zip(stored, from_terms, strict=True):
+        assert (a.k, a.fold) == (b.k, b.fold) and b.converged
+        np.testing.assert_allclose(b.coef, a.coef, rtol=1e-10)
+        assert b.auc == pytest.approx(a.auc, abs=1e-12)
+
+    stored_models = fit_churn_models(data, ["tenure"], "churn", concepts_col="concepts", k=4)
+    term_models = fit_churn_models(data.drop("concepts"), ["tenure"], "churn", concepts_col="concepts", k=4,
+                                   fold_in=model)
+    for name, fitted in stored_models.items():
+        np.testing.assert_allclose([r["coefficient"] for r in term_models[name].coefficients],
+                                   [r["coefficient"] for r in fitted.coefficients], rtol=1e-10)
+    scored = term_models["structured_text"].transform(data)
+    assert scored.where(F.col("p_churn").isNull()).count() == 0

@@ -8,6 +8,7 @@ import pytest
 import statsmodels.api as sm
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 from sklearn.linear_model import LogisticRegression
 
@@ -175,3 +176,24 @@ def test_concepts_must_be_there_and_long_enough(fitted):
         fit_churn_model(df, STRUCTURED_TEXT, VARIABLES, concepts_col="loadings", k=3)
     with pytest.raises(ValueError, match="need conceptsCol"):
         ChurnLogisticRegression(inputCols=VARIABLES, k=2).fit(df)
+
+
+def test_scoring_with_many_concepts_matches_numpy(spark):
+    """k = 1000 loadings from a vector: the linear predictor is one expression of 1,000 products
+    (as a chain of additions it overflowed Catalyst's recursion on the JVM stack)."""
+    from scipy.special import expit
+
+    from churn_spark.model import ChurnLogisticModel
+
+    rng = np.random.default_rng(5)
+    k, n = 1000, 40
+    concepts, tenure = rng.standard_normal((n, k)), rng.standard_normal(n)
+    coefficients = rng.standard_normal(1 + k) * 0.05
+    model = ChurnLogisticModel(intercept=-1.0, coefficients=coefficients.tolist(), standardErrors=[0.0] * (2 + k))
+    for param, value in ((model.inputCols, ["tenure"]), (model.conceptsCol, "concepts"), (model.k, k)):
+        model.set(param, value)
+    frame = spark.createDataFrame([(i, float(tenure[i]), Vectors.dense(concepts[i].tolist())) for i in range(n)],
+                                  ["i", "tenure", "concepts"])
+    scored = np.array([r["p_churn"] for r in model.transform(frame).orderBy("i").collect()])
+    expected = expit(-1.0 + coefficients[0] * tenure + concepts @ coefficients[1:])
+    np.testing.assert_allclose(scored, expected, rtol=1e-12)

@@ -83,6 +83,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,10 @@ from pyspark.sql.types import ArrayType, BooleanType, DoubleType, IntegerType, S
 from scipy import linalg
 from scipy.special import expit
 
-from churn_spark.blocks import MatrixBlocks
+from churn_spark.blocks import MatrixBlocks, Projected
+
+if TYPE_CHECKING:
+    from churn_spark.lsi.model import LatentSemanticIndexingModel
 from churn_spark.selection import _CONSTANT_TOL, _solve_spd
 
 log = logging.getLogger(__name__)
@@ -370,27 +374,34 @@ class _ModelState:
 
 
 def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str, label_col: str, fold_col: str,
-                  n_concepts: int) -> DataFrame:
+                  n_concepts: int, terms: bool = False) -> DataFrame:
     """``(_y, _f, _bad_x, _x)``: label, fold, and marketing columns + the first ``n_concepts`` concepts as one array.
 
     A row without concepts, or with fewer than ``n_concepts``, gets ``_bad_x = 1`` (and NaNs in
     the blocks), so that it is counted (and refused) from the blocks without a job of its own.
+    With ``terms``, ``concepts_col`` holds the term vectors the blocks fold in: ``_x`` is then
+    the marketing columns only, followed by the vectors as ``_v``.
     Coalesced to the default parallelism: the data are small, and fewer tasks mean less
     overhead per pass (a narrow dependency: ``rand`` folds are drawn as before).
     """
-    concepts = F.col(concepts_col)
-    if not isinstance(data.schema[concepts_col].dataType, ArrayType):
-        concepts = vector_to_array(concepts)
-    x = F.slice(concepts.cast("array<double>"), 1, n_concepts)
-    if marketing_cols:
-        x = F.concat(F.array(*[F.col(c).cast("double") for c in marketing_cols]), x)
-    width = len(marketing_cols) + n_concepts
-    x_ok = x.isNotNull() & (F.size(x) == width)
+    marketing = F.array(*[F.col(c).cast("double") for c in marketing_cols])
+    if terms:
+        x, width, vectors = marketing, len(marketing_cols), [F.col(concepts_col).alias("_v")]
+        x_ok = F.col(concepts_col).isNotNull()
+    else:
+        concepts = F.col(concepts_col)
+        if not isinstance(data.schema[concepts_col].dataType, ArrayType):
+            concepts = vector_to_array(concepts)
+        x = F.slice(concepts.cast("array<double>"), 1, n_concepts)
+        if marketing_cols:
+            x = F.concat(marketing, x)
+        width, vectors = len(marketing_cols) + n_concepts, []
+        x_ok = x.isNotNull() & (F.size(x) == width)
     partitions = data.sparkSession.sparkContext.defaultParallelism
     return data.select(
         F.col(label_col).cast("double").alias("_y"), F.col(fold_col).cast("double").alias("_f"),
         F.when(x_ok, 0.0).otherwise(1.0).alias("_bad_x"),
-        x.alias("_x"),
+        x.alias("_x"), *vectors,
     ).coalesce(partitions)
 
 
@@ -440,9 +451,13 @@ def _check_finite(nans: np.ndarray, mean: np.ndarray, sd: np.ndarray, names: lis
                          + (f" and {len(bad) - 10} more" if len(bad) > 10 else ""))
 
 
-def _design_blocks(design: DataFrame, width: int) -> MatrixBlocks:
-    """The design frame as cached float64 blocks ``[_y, _f, _bad_x, _x_1 .. _x_width]`` (converted once)."""
-    return MatrixBlocks(design, ["_y", "_f", "_bad_x", "_x"], array_widths={"_x": width})
+def _design_blocks(design: DataFrame, width: int, fold_in: Projected | None = None) -> MatrixBlocks:
+    """The design frame as cached float64 blocks ``[_y, _f, _bad_x, _x_1 .. _x_width]`` (converted once);
+    with ``fold_in``, the last ``fold_in.width`` entries are the fold-in of the term vectors ``_v``."""
+    if fold_in is None:
+        return MatrixBlocks(design, ["_y", "_f", "_bad_x", "_x"], array_widths={"_x": width})
+    return MatrixBlocks(design, ["_y", "_f", "_bad_x", "_x", "_v"], array_widths={"_x": width - fold_in.width},
+                        projected={"_v": fold_in})
 
 
 def _stacked_betas(models: list[_ModelState], standardiser: _Standardiser) -> tuple[np.ndarray, np.ndarray]:
@@ -662,12 +677,16 @@ def newton_cv_fits(
     max_iter: int = 25,
     tol: float = 1e-8,
     information_rows: int = 0,
+    fold_in: LatentSemanticIndexingModel | None = None,
 ) -> list[FoldFit]:
     """Maximum-likelihood logistic fits on marketing + the first k concepts, every k and fold, and their AUCs.
 
     ``data`` holds numeric non-null ``marketing_cols``, ``concepts_col`` (vector or
     array<double> with at least ``max(k_grid)`` entries), a 0/1 ``label_col`` and the fold id
-    ``fold_col`` in ``[0, folds)``. Model ``(k, f)`` is trained on the rows with
+    ``fold_col`` in ``[0, folds)``. With ``fold_in`` (an LSI model), ``concepts_col`` holds the
+    units' term vectors instead, and the concepts are their fold-in, formed where the numeric
+    blocks are built (:class:`churn_spark.blocks.Projected`): only the vectors' entries cross
+    from the JVM, not ``max(k_grid)`` dense loadings per row. Model ``(k, f)`` is trained on the rows with
     ``fold != f`` by batched Newton–Raphson (``max_iter`` passes at most; converged when the
     largest step on the standardised scale is below ``tol``) and scored by the exact AUC on
     the rows of fold ``f``. Passes: one check, one for the column moments, the Newton
@@ -683,7 +702,10 @@ def newton_cv_fits(
     width = n_marketing + n_concepts
     started = time.perf_counter()
     # the blocks are built straight from the input (evaluated once); every check reads them
-    blocks = _design_blocks(_design_frame(data, marketing_cols, concepts_col, label_col, fold_col, n_concepts), width)
+    projection = fold_in.fold_in_projection(n_concepts) if fold_in is not None else None
+    design = _design_frame(data, marketing_cols, concepts_col, label_col, fold_col, n_concepts,
+                           terms=projection is not None)
+    blocks = _design_blocks(design, width, projection)
     try:
         rows, positives = _fold_counts(blocks, folds)
         _, mean, sd, nans = blocks.column_moments()
@@ -774,11 +796,13 @@ def select_k(
     newton_max_iter: int = 25,
     newton_tol: float = 1e-8,
     newton_information_rows: int = 0,
+    fold_in: LatentSemanticIndexingModel | None = None,
 ) -> KSelection:
     """Cross-validate the logistic model on marketing columns + the first k concepts, per k.
 
     ``train_df`` holds the training units with ``concepts_col`` (the k_max loadings of one
-    LSI fit; a vector, or for ``newton`` also an array<double>), numeric non-null
+    LSI fit; a vector, or for ``newton`` also an array<double>; for ``newton`` with ``fold_in``
+    the units' term vectors, which the LSI model ``fold_in`` folds in), numeric non-null
     ``marketing_cols`` and a 0/1 ``label_col``. Grid values larger than the number of
     concepts are dropped with a warning. Folds are ``floor(rand(seed) · folds)`` unless
     ``fold_col`` names an integer column of fold ids in ``[0, folds)`` (e.g. stratified folds
@@ -796,7 +820,9 @@ def select_k(
         raise ValueError("classifier 'newton' fits plain maximum likelihood: use lbfgs for reg_param > 0")
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
-    n_concepts = vector_size(train_df, concepts_col)
+    if fold_in is not None and classifier != "newton":
+        raise ValueError("fold_in (concepts folded in from the term vectors) needs classifier 'newton'")
+    n_concepts = fold_in.numConcepts if fold_in is not None else vector_size(train_df, concepts_col)
     grid = sorted({int(k) for k in k_grid if 1 <= int(k) <= n_concepts})
     dropped = sorted({int(k) for k in k_grid} - set(grid))
     if dropped:
@@ -815,7 +841,7 @@ def select_k(
     if classifier == "newton":
         fits = newton_cv_fits(data, marketing_cols, concepts_col, label, fold, grid, folds,
                               max_iter=newton_max_iter, tol=newton_tol,
-                              information_rows=newton_information_rows)
+                              information_rows=newton_information_rows, fold_in=fold_in)
         by_k: dict[int, list[float]] = {k: [math.nan] * folds for k in grid}
         for fit in fits:
             by_k[fit.k][fit.fold] = fit.auc

@@ -42,6 +42,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
 
+from churn_spark.blocks import Projected
 from churn_spark.lsi.svd import (
     METHODS,
     SVDResult,
@@ -236,6 +237,14 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
     def foldIn(self, rows: np.ndarray) -> np.ndarray:
         """``rows · V · diag(1/s)`` for a local (n, n_terms) array or scipy matrix (tests, debugging)."""
         return np.asarray(rows @ (self.termLoadings / self.singularValues))
+
+    def fold_in_projection(self, k: int | None = None) -> Projected:
+        """The first ``k`` (default all) fold-in loadings of ``inputCol`` vectors as a
+        :class:`churn_spark.blocks.Projected`: formed where numeric blocks are built."""
+        k = self.numConcepts if k is None else k
+        if not 1 <= k <= self.numConcepts:
+            raise ValueError(f"k = {k} but the model has {self.numConcepts} concepts")
+        return Projected(self._projection(SparkSession.active()), k)
 
     # -- transform ----------------------------------------------------------------------
 
