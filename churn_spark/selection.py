@@ -262,7 +262,7 @@ def _newton(design: _Design, model: list[int], candidates: list[int], beta0: np.
 def _newton_together(design: _Design, fits: Sequence[tuple[list[int], list[int], np.ndarray]],
                      max_iter: int, tol: float) -> list[_NewtonResult]:
     """:func:`_newton` of several ``(model, candidates, beta0)``, sharing each pass over the data."""
-    running = [_newton_steps(model, beta0, max_iter, tol) for model, _, beta0 in fits]
+    running = [_newton_steps(beta0, max_iter, tol) for _, _, beta0 in fits]
     betas: list[np.ndarray | None] = [next(steps) for steps in running]
     results: list[_NewtonResult | None] = [None] * len(fits)
     while any(r is None for r in results):
@@ -276,8 +276,7 @@ def _newton_together(design: _Design, fits: Sequence[tuple[list[int], list[int],
     return results
 
 
-def _newton_steps(model: list[int], beta0: np.ndarray, max_iter: int,
-                  tol: float) -> Generator[np.ndarray, _PassStats, _NewtonResult]:
+def _newton_steps(beta0: np.ndarray, max_iter: int, tol: float) -> Generator[np.ndarray, _PassStats, _NewtonResult]:
     """Newton-Raphson as a generator: yields the β at which it needs a pass, receives that pass's
     statistics, returns the result.
 
