@@ -13,6 +13,11 @@ is copied into Arrow batches first; measured on 515,000 x 280 values (1.15 GB, l
 Nothing proportional to the rows reaches the driver;
 a pass returns one partial result per block, combined with ``treeReduce``.
 
+The cache is split by size, not by core: partitions of about ``partition_bytes`` (256 MiB) at most,
+because a partition the cache spilled to disk is read back into one heap buffer (at 5M emails,
+one ~3 GB partition per core ran the driver out of heap). A pass still runs one task per core:
+it reads its share of the cached partitions one after the other (a narrow ``coalesce``).
+
 Block ``b`` is an ``(n_b, width)`` matrix whose columns are the requested columns in order,
 array columns expanded to their entries (``[y, x_1 .. x_p]`` for a design matrix). A Spark ML
 vector column can enter as its product with a broadcast matrix (:class:`Projected`): the LSI
@@ -38,6 +43,7 @@ from pyspark.sql.types import ArrayType
 
 BLOCK_SCHEMA = "rows long, block binary"
 BLOCK_BYTES = 16 << 20
+PARTITION_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,14 @@ class MatrixBlocks:
     (``array_widths[name]``), or vector columns entering as their product with a matrix
     (``projected[name]``, ``width`` entries). Nulls become NaN, and so does every entry of an
     array that is null or not of its width, or of a null vector: :meth:`column_moments`
-    counts them. The blocks are coalesced to the default parallelism (one task per core and pass).
+    counts them. The rows are counted first (``df`` is evaluated once more, usually cheaply: a
+    count reads no values): an input with partitions of more than ``partition_bytes`` of blocks
+    is split (a shuffle); otherwise its partitions are kept. A pass runs one task per core.
     """
 
     def __init__(self, df: DataFrame, columns: list[str], array_widths: dict[str, int] | None = None,
-                 rows_per_block: int | None = None, projected: Mapping[str, Projected] | None = None) -> None:
+                 rows_per_block: int | None = None, projected: Mapping[str, Projected] | None = None,
+                 partition_bytes: int = PARTITION_BYTES) -> None:
         array_widths = dict(array_widths or {})
         projected = dict(projected or {})
         for c in columns:
@@ -133,14 +142,19 @@ class MatrixBlocks:
             value, width = F.col(c).cast("array<double>"), array_widths[c]
             return F.when(F.size(value) == width, value).otherwise(F.array_repeat(F.lit(float("nan")), width))
 
-        selected = [as_double(c) for c in columns]
-        partitions = df.sparkSession.sparkContext.defaultParallelism
         self.spark = df.sparkSession
-        self.rdd = (df.select(*selected).toDF(*columns).coalesce(partitions)
-                    .mapInArrow(to_blocks, BLOCK_SCHEMA).rdd
-                    .map(lambda row: (int(row[0]), bytes(row[1])))
-                    .persist(StorageLevel.MEMORY_AND_DISK))
-        self.n_blocks = self.rdd.count()  # materialises the cache: later passes read the blocks
+        frame = df.select(*[as_double(c) for c in columns]).toDF(*columns)
+        cores = self.spark.sparkContext.defaultParallelism
+        self.rows = frame.count()
+        needed = -(-self.rows * 8 * max(self.width, 1) // partition_bytes)
+        built = frame.mapInArrow(to_blocks, BLOCK_SCHEMA).rdd
+        if built.getNumPartitions() < needed:  # only then a shuffle (columns drawn with rand() keep their values)
+            built = frame.repartition(needed).mapInArrow(to_blocks, BLOCK_SCHEMA).rdd
+        self.partitions = built.getNumPartitions()
+        self._cached = built.map(lambda row: (int(row[0]), bytes(row[1]))).persist(StorageLevel.MEMORY_AND_DISK)
+        self.n_blocks = self._cached.count()  # materialises the cache: later passes read the blocks
+        # each pass task reads several cached partitions in turn: one task per core, as few as possible
+        self.rdd = self._cached.coalesce(cores) if self.partitions > cores else self._cached
 
     def tree_sum(self, partial: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """``Σ_b partial(block_b)`` over all blocks (1-d float64 vectors of one length): one Spark job."""
@@ -200,7 +214,7 @@ class MatrixBlocks:
         return int(n), mean, sd, nans.astype(np.int64)
 
     def unpersist(self) -> None:
-        self.rdd.unpersist()
+        self._cached.unpersist()
 
 
 def merge_moments(a: tuple, b: tuple) -> tuple:

@@ -70,3 +70,24 @@ def test_null_or_short_arrays_become_nan_rows_counted_by_the_moments(spark):
         blocks.unpersist()
     assert n == 4 and list(nans) == [0, 2, 2]
     assert mean[0] == 2.5
+
+
+def test_blocks_are_cached_in_partitions_of_bounded_size(frame):
+    df, pdf = frame
+    # 103 rows x 6 values x 8 bytes = 4,944 bytes; at most 1,000 bytes per partition: one input
+    # partition is split into 5 (a shuffle); 40 small ones are kept as they are
+    for source, partitions in ((df.coalesce(1), 5), (df.repartition(40), 40)):
+        blocks = MatrixBlocks(source, ["y", "v", "i"], array_widths={"v": 4}, partition_bytes=1000)
+        try:
+            assert blocks.rows == len(pdf) and blocks.partitions == partitions
+            sizes = blocks._cached.mapPartitions(lambda stored: [sum(rows for rows, _ in stored)]).collect()
+            # at most one row over the bound
+            assert len(sizes) == partitions and sum(sizes) == len(pdf) and max(sizes) * 6 * 8 <= 1000 + 6 * 8
+            # a pass runs one task per core over the cached partitions, and sees every row once
+            assert blocks.rdd.getNumPartitions() == blocks.spark.sparkContext.defaultParallelism
+            expected = np.column_stack([pdf["y"], np.stack(pdf["v"]), pdf["i"]])
+            total = blocks.tree_sum(lambda b: np.concatenate([[len(b)], b.sum(axis=0)]))
+            assert total[0] == len(pdf)
+            np.testing.assert_allclose(total[1:], expected.sum(axis=0), rtol=1e-12)
+        finally:
+            blocks.unpersist()

@@ -381,8 +381,6 @@ def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str,
     the blocks), so that it is counted (and refused) from the blocks without a job of its own.
     With ``terms``, ``concepts_col`` holds the term vectors the blocks fold in: ``_x`` is then
     the marketing columns only, followed by the vectors as ``_v``.
-    Coalesced to the default parallelism: the data are small, and fewer tasks mean less
-    overhead per pass (a narrow dependency: ``rand`` folds are drawn as before).
     """
     marketing = F.array(*[F.col(c).cast("double") for c in marketing_cols])
     if terms:
@@ -397,12 +395,11 @@ def _design_frame(data: DataFrame, marketing_cols: list[str], concepts_col: str,
             x = F.concat(marketing, x)
         width, vectors = len(marketing_cols) + n_concepts, []
         x_ok = x.isNotNull() & (F.size(x) == width)
-    partitions = data.sparkSession.sparkContext.defaultParallelism
     return data.select(
         F.col(label_col).cast("double").alias("_y"), F.col(fold_col).cast("double").alias("_f"),
         F.when(x_ok, 0.0).otherwise(1.0).alias("_bad_x"),
         x.alias("_x"), *vectors,
-    ).coalesce(partitions)
+    )
 
 
 def _fold_counts(blocks: MatrixBlocks, folds: int) -> tuple[np.ndarray, np.ndarray]:
