@@ -42,7 +42,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
 BLOCK_SCHEMA = "rows long, block binary"
-BLOCK_BYTES = 16 << 20
+# just under 1 MiB: the JVM holds each cached block as one byte array, and G1 allocates an array of
+# half a region or more as "humongous" (whole contiguous regions, never moved; regions are 2-4 MiB at
+# 4-8 GiB heaps); at 5M emails a 6g driver ran out of heap reading 16 MiB blocks back from disk
+BLOCK_BYTES = 960 << 10
 PARTITION_BYTES = 256 << 20
 
 
@@ -108,9 +111,8 @@ class MatrixBlocks:
                 raise ValueError(f"array column {c!r} needs its width in array_widths")
         self.columns = list(columns)
         self.width = sum(projected[c].width if c in projected else array_widths.get(c, 1) for c in columns)
-        # blocks of ~16 MiB: big enough to make numpy efficient, small enough for the JVM and the
-        # Arrow batches (at most 64 MiB, session.py) that carry them to the Python workers
-        rows_per_block = rows_per_block or max(256, BLOCK_BYTES // (8 * max(self.width, 1)))
+        # a few hundred rows a block keep numpy's products as fast as larger blocks do
+        rows_per_block = rows_per_block or max(16, BLOCK_BYTES // (8 * max(self.width, 1)))
         names = self.columns
 
         def block_batch(matrix: np.ndarray) -> pa.RecordBatch:
@@ -195,18 +197,22 @@ class MatrixBlocks:
         """Rows, and per matrix column the mean, population standard deviation and NaN count (nulls).
 
         One pass; each block's moments are merged pairwise (Chan, Golub & LeVeque), which stays
-        accurate for columns with a large mean. Means and deviations are NaN for columns with NaNs.
+        accurate for columns with a large mean, first within a task, so the driver receives one
+        small vector per task however many blocks there are. Means and deviations are NaN for columns with NaNs.
         """
         width = self.width
 
-        def block_moments(block: np.ndarray) -> np.ndarray:
-            mean = block.mean(axis=0) if len(block) else np.zeros(width)
-            return np.concatenate([[len(block)], mean, ((block - mean) ** 2).sum(axis=0),
-                                   np.isnan(block).sum(axis=0)])
+        def partition_moments(stored):
+            total, nans = (0, np.zeros(width), np.zeros(width)), np.zeros(width)
+            for block in _blocks_of(stored, width):
+                mean = block.mean(axis=0) if len(block) else np.zeros(width)
+                total = merge_moments(total, (len(block), mean, ((block - mean) ** 2).sum(axis=0)))
+                nans += np.isnan(block).sum(axis=0)
+            yield np.concatenate([[total[0]], total[1], total[2], nans])
 
         total = (0, np.zeros(width), np.zeros(width))
         nans = np.zeros(width)
-        for part in self.partials(block_moments):  # one small vector per block
+        for part in self.rdd.mapPartitions(partition_moments).collect():  # one small vector per task
             total = merge_moments(total, (part[0], part[1 : width + 1], part[width + 1 : 2 * width + 1]))
             nans += part[2 * width + 1 :]
         n, mean, m2 = total

@@ -30,6 +30,13 @@ _FIXED = {
     "spark.sql.execution.arrow.maxBytesPerBatch": str(64 << 20),
 }
 
+# The embedded driver JVM's options. On JDK 17-21 an allocation that meets a JNI critical
+# section (native compression codecs, say) more than twice fails with OutOfMemoryError "Retried waiting
+# for GCLocker too often" though the heap has room (JDK-8192647, fixed by a redesign in later
+# JDKs): it killed a 5M-email run at 6g. More retries, as Trino does; JDKs without the flag ignore it.
+LOCAL_JVM_OPTIONS = ("-XX:+IgnoreUnrecognizedVMOptions", "-XX:+UnlockDiagnosticVMOptions",
+                     "-XX:GCLockerRetryAllocationCount=100")
+
 
 def launched_by_spark_submit() -> bool:
     """True when this Python process was started by spark-submit (the JVM already exists)."""
@@ -46,9 +53,8 @@ def get_spark(cfg: Config, app_name: str | None = None) -> SparkSession:
     if not launched_by_spark_submit():
         builder = builder.master(sc.master).config("spark.driver.memory", sc.driver_memory)
         log4j = Path(cfg.conf_dir) / "log4j2.properties"
-        if log4j.exists():
-            builder = builder.config("spark.driver.extraJavaOptions",
-                                     f"-Dlog4j.configurationFile=file:{log4j}")
+        java_options = [*LOCAL_JVM_OPTIONS, *([f"-Dlog4j.configurationFile=file:{log4j}"] if log4j.exists() else [])]
+        builder = builder.config("spark.driver.extraJavaOptions", " ".join(java_options))
         # executors must run the same interpreter as the driver (venv with jieba etc.)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

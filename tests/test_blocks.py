@@ -91,3 +91,16 @@ def test_blocks_are_cached_in_partitions_of_bounded_size(frame):
             np.testing.assert_allclose(total[1:], expected.sum(axis=0), rtol=1e-12)
         finally:
             blocks.unpersist()
+
+
+def test_default_blocks_stay_under_one_mebibyte(spark):
+    # a cached block of 1 MiB or more would be a humongous object in a G1 heap of 4-8 GiB
+    width, n = 300, 2000
+    values = np.random.default_rng(5).normal(size=(n, width))
+    df = spark.createDataFrame(pd.DataFrame({"x": list(values)}), "x array<double>").coalesce(1)
+    blocks = MatrixBlocks(df, ["x"], array_widths={"x": width})
+    try:
+        sizes = [int(p[0]) for p in blocks.partials(lambda b: np.array([b.nbytes]))]
+        assert max(sizes) < 1 << 20 and sum(sizes) == n * width * 8 and len(sizes) > 1
+    finally:
+        blocks.unpersist()
