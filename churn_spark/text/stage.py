@@ -4,7 +4,7 @@
 
 1. **clean + segment + normalise** the emails that fall in the window of at least one unit
    of ``observations`` (any split, and units without a label, which the score stage scores)
-   in one ``mapInPandas`` (one JVM<->Python crossing; :func:`emails_to_terms`) ->
+   in one ``mapInArrow`` (one JVM<->Python crossing; :func:`emails_to_terms`) ->
    ``email_terms`` (no raw text, no PII). The other emails are never used by any unit, so a
    distributed semi-join (:func:`~churn_spark.text.aggregate.emails_in_any_window`, the same
    window rule as step 3) drops them before the Python pass. Nothing is lost silently: two Spark
@@ -21,7 +21,7 @@
 The same stages applied with ``PipelineModel.transform`` give the same terms and vectors
 (tested). There, too, Spark chains the three pandas UDFs into one Python evaluation when
 the intermediate columns are not selected (``bench/bench_text.py`` counts the crossings in
-the plan); the stage function uses one explicit ``mapInPandas`` so that the masking counts
+the plan); the stage function uses one explicit ``mapInArrow`` so that the masking counts
 come out of the same pass without a struct column between the stages.
 """
 
@@ -30,9 +30,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -89,7 +91,7 @@ def build_text_stages(cfg: Config) -> TextStages:
 def emails_to_terms(emails: DataFrame, cleaner: EmailCleaner, segmenter: ChineseSegmenter,
                     normalizer: TermNormalizer, *, keep: tuple[str, ...] = EMAIL_TERMS_COLUMNS,
                     terms_col: str = "terms", with_mask_counts: bool = False) -> DataFrame:
-    """Clean, segment and normalise in ONE ``mapInPandas`` pass: ``keep`` columns + ``terms``.
+    """Clean, segment and normalise in ONE ``mapInArrow`` pass: ``keep`` columns + ``terms``.
 
     With ``with_mask_counts`` one int column ``pii_<type>`` per :data:`PII_TYPES` entry is
     added: how many values of that type were masked in the email.
@@ -101,21 +103,28 @@ def emails_to_terms(emails: DataFrame, cleaner: EmailCleaner, segmenter: Chinese
     fields = [emails.schema[c] for c in keep] + [T.StructField(terms_col, T.ArrayType(T.StringType()))]
     if with_mask_counts:
         fields += [T.StructField(f"pii_{kind}", T.IntegerType()) for kind in PII_TYPES]
-    schema = T.StructType(fields)
-    keep_list = list(keep)
+    keep_list, names = list(keep), [f.name for f in fields]
 
     def process(batches):
-        for pdf in batches:
-            texts, counts = clean_batch(*(pdf[c] for c in inputs))
-            out = pdf[keep_list].copy()
-            out[terms_col] = normalize_batch(segment_batch(texts))
+        # Arrow in and out: the kept columns pass through as they came, and the term lists are
+        # built flat (one offsets array), not converted row by row from pandas
+        for batch in batches:
+            texts, counts = clean_batch(*(batch.column(c).to_pandas() for c in inputs))
+            columns = [batch.column(c) for c in keep_list] + [string_lists(normalize_batch(segment_batch(texts)))]
             if with_mask_counts:
-                for i, kind in enumerate(PII_TYPES):
-                    out[f"pii_{kind}"] = pd.array([row[i] for row in counts], dtype="int32")
-            yield out
+                per_type = np.array(counts, dtype=np.int32).reshape(len(counts), len(PII_TYPES))
+                columns += [pa.array(per_type[:, i]) for i in range(len(PII_TYPES))]
+            yield pa.RecordBatch.from_arrays(columns, names=names)
 
     columns = list(dict.fromkeys(keep_list + inputs))
-    return emails.select(*columns).mapInPandas(process, schema)
+    return emails.select(*columns).mapInArrow(process, T.StructType(fields))
+
+
+def string_lists(rows: list[list[str]]) -> pa.ListArray:
+    """``rows`` as an Arrow ``list<string>`` array, from one flat array of strings and the offsets."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(list(chain.from_iterable(rows)), pa.string()))
 
 
 def text_pipeline_model(stages: TextStages, weighting_model: LogTfIdfModel) -> PipelineModel:
