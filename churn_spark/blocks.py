@@ -46,6 +46,9 @@ BLOCK_SCHEMA = "rows long, block binary"
 # half a region or more as "humongous" (whole contiguous regions, never moved; regions are 2-4 MiB at
 # 4-8 GiB heaps); at 5M emails a 6g driver ran out of heap reading 16 MiB blocks back from disk
 BLOCK_BYTES = 960 << 10
+# ... and a pass stacks them back into matrices of ~16 MiB: a pass's fixed costs per matrix (the
+# k search's ~70 models) stay few, while numpy's products run as fast as on small blocks
+PASS_BYTES = 16 << 20
 PARTITION_BYTES = 256 << 20
 
 
@@ -84,9 +87,17 @@ def _as_matrix(batch: pa.RecordBatch, columns: list[str], array_widths: Mapping[
     return np.ascontiguousarray(np.hstack(parts)) if parts else np.empty((len(batch), 0))
 
 
-def _blocks_of(stored: Iterator[tuple[int, bytes]], width: int) -> Iterator[np.ndarray]:
+def _blocks_of(stored: Iterator[tuple[int, bytes]], width: int, pass_bytes: int = 0) -> Iterator[np.ndarray]:
+    """The stored blocks as matrices, consecutive ones stacked into one of at least ``pass_bytes``."""
+    pending, size = [], 0
     for rows, raw in stored:
-        yield np.frombuffer(raw, dtype=np.float64).reshape(rows, width)
+        pending.append(np.frombuffer(raw, dtype=np.float64).reshape(rows, width))
+        size += pending[-1].nbytes
+        if size >= pass_bytes:
+            yield pending[0] if len(pending) == 1 else np.vstack(pending)
+            pending, size = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else np.vstack(pending)
 
 
 class MatrixBlocks:
@@ -98,18 +109,19 @@ class MatrixBlocks:
     array that is null or not of its width, or of a null vector: :meth:`column_moments`
     counts them. The rows are counted first (``df`` is evaluated once more, usually cheaply: a
     count reads no values): an input with partitions of more than ``partition_bytes`` of blocks
-    is split (a shuffle); otherwise its partitions are kept. A pass runs one task per core.
+    is split (a shuffle); otherwise its partitions are kept. A pass runs one task per core and
+    hands its functions the stored blocks stacked into matrices of ``pass_bytes`` or more.
     """
 
     def __init__(self, df: DataFrame, columns: list[str], array_widths: dict[str, int] | None = None,
                  rows_per_block: int | None = None, projected: Mapping[str, Projected] | None = None,
-                 partition_bytes: int = PARTITION_BYTES) -> None:
+                 partition_bytes: int = PARTITION_BYTES, pass_bytes: int = PASS_BYTES) -> None:
         array_widths = dict(array_widths or {})
         projected = dict(projected or {})
         for c in columns:
             if isinstance(df.schema[c].dataType, ArrayType) and c not in array_widths:
                 raise ValueError(f"array column {c!r} needs its width in array_widths")
-        self.columns = list(columns)
+        self.columns, self.pass_bytes = list(columns), pass_bytes
         self.width = sum(projected[c].width if c in projected else array_widths.get(c, 1) for c in columns)
         # a few hundred rows a block keep numpy's products as fast as larger blocks do
         rows_per_block = rows_per_block or max(16, BLOCK_BYTES // (8 * max(self.width, 1)))
@@ -160,11 +172,11 @@ class MatrixBlocks:
 
     def tree_sum(self, partial: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """``Σ_b partial(block_b)`` over all blocks (1-d float64 vectors of one length): one Spark job."""
-        width = self.width
+        width, pass_bytes = self.width, self.pass_bytes
 
         def partial_sums(stored):
             total = None
-            for block in _blocks_of(stored, width):
+            for block in _blocks_of(stored, width, pass_bytes):
                 part = np.asarray(partial(block), dtype=np.float64)
                 total = part if total is None else total + part
             if total is not None:
@@ -174,21 +186,21 @@ class MatrixBlocks:
 
     def map_frames(self, function: Callable[[np.ndarray], pd.DataFrame], schema: str) -> DataFrame:
         """A DataFrame of ``function(block)`` for every block (each a pandas frame of ``schema``)."""
-        width = self.width
+        width, pass_bytes = self.width, self.pass_bytes
 
         def frames(batches):
             for pdf in batches:
-                yield from map(function, _blocks_of(zip(pdf["rows"], pdf["block"], strict=True), width))
+                yield from map(function, _blocks_of(zip(pdf["rows"], pdf["block"], strict=True), width, pass_bytes))
 
         # the output rows go back to the JVM in Arrow batches, so the blocks enter as a DataFrame
         return self.spark.createDataFrame(self.rdd, BLOCK_SCHEMA).mapInPandas(frames, schema)
 
     def partials(self, partial: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
         """``partial(block)`` of every block, on the driver (for small per-block summaries only)."""
-        width = self.width
+        width, pass_bytes = self.width, self.pass_bytes
 
         def per_block(stored):
-            for block in _blocks_of(stored, width):
+            for block in _blocks_of(stored, width, pass_bytes):
                 yield np.asarray(partial(block), dtype=np.float64)
 
         return self.rdd.mapPartitions(per_block).collect()
@@ -200,11 +212,11 @@ class MatrixBlocks:
         accurate for columns with a large mean, first within a task, so the driver receives one
         small vector per task however many blocks there are. Means and deviations are NaN for columns with NaNs.
         """
-        width = self.width
+        width, pass_bytes = self.width, self.pass_bytes
 
         def partition_moments(stored):
             total, nans = (0, np.zeros(width), np.zeros(width)), np.zeros(width)
-            for block in _blocks_of(stored, width):
+            for block in _blocks_of(stored, width, pass_bytes):
                 mean = block.mean(axis=0) if len(block) else np.zeros(width)
                 total = merge_moments(total, (len(block), mean, ((block - mean) ** 2).sum(axis=0)))
                 nans += np.isnan(block).sum(axis=0)

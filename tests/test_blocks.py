@@ -18,7 +18,8 @@ def frame(spark):
 
 def test_blocks_hold_the_rows_in_column_order(frame):
     df, pdf = frame
-    blocks = MatrixBlocks(df, ["y", "v", "i"], array_widths={"v": 4}, rows_per_block=10)
+    # blocks of 10 rows x 6 values x 8 bytes = 480 bytes; a pass stacks three into 1,440 >= 1,000
+    blocks = MatrixBlocks(df, ["y", "v", "i"], array_widths={"v": 4}, rows_per_block=10, pass_bytes=1000)
     try:
         assert blocks.width == 6
         expected = np.column_stack([pdf["y"], np.stack(pdf["v"]), pdf["i"]])
@@ -31,9 +32,11 @@ def test_blocks_hold_the_rows_in_column_order(frame):
         got = rows.toPandas().sort_values(["i", "y"]).to_numpy()
         want = pdf[["y", "i"]].astype(float).sort_values(["i", "y"]).to_numpy()
         np.testing.assert_array_equal(got, want)
+        stored = blocks._cached.map(lambda block: block[0]).collect()
+        assert len(stored) == blocks.n_blocks and max(stored) == 10  # the last of a partition less
         parts = blocks.partials(lambda b: np.array([len(b)]))
-        assert len(parts) == blocks.n_blocks and sum(p[0] for p in parts) == len(pdf)
-        assert max(p[0] for p in parts) == 10  # blocks of rows_per_block rows (the last of a partition less)
+        assert sum(p[0] for p in parts) == len(pdf) and max(p[0] for p in parts) == 30
+        assert len(parts) < blocks.n_blocks
     finally:
         blocks.unpersist()
 
@@ -100,7 +103,7 @@ def test_default_blocks_stay_under_one_mebibyte(spark):
     df = spark.createDataFrame(pd.DataFrame({"x": list(values)}), "x array<double>").coalesce(1)
     blocks = MatrixBlocks(df, ["x"], array_widths={"x": width})
     try:
-        sizes = [int(p[0]) for p in blocks.partials(lambda b: np.array([b.nbytes]))]
+        sizes = blocks._cached.map(lambda block: len(block[1])).collect()
         assert max(sizes) < 1 << 20 and sum(sizes) == n * width * 8 and len(sizes) > 1
     finally:
         blocks.unpersist()
