@@ -123,7 +123,7 @@ class MatrixBlocks:
                 raise ValueError(f"array column {c!r} needs its width in array_widths")
         self.columns, self.pass_bytes = list(columns), pass_bytes
         self.width = sum(projected[c].width if c in projected else array_widths.get(c, 1) for c in columns)
-        # a few hundred rows a block keep numpy's products as fast as larger blocks do
+        # stored blocks of at most BLOCK_BYTES (wider rows than BLOCK_BYTES / 128 make 16-row blocks)
         rows_per_block = rows_per_block or max(16, BLOCK_BYTES // (8 * max(self.width, 1)))
         names = self.columns
 
@@ -196,7 +196,7 @@ class MatrixBlocks:
         return self.spark.createDataFrame(self.rdd, BLOCK_SCHEMA).mapInPandas(frames, schema)
 
     def partials(self, partial: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
-        """``partial(block)`` of every block, on the driver (for small per-block summaries only)."""
+        """``partial(block)`` of every matrix a pass sees, on the driver (small summaries only)."""
         width, pass_bytes = self.width, self.pass_bytes
 
         def per_block(stored):
@@ -210,7 +210,8 @@ class MatrixBlocks:
 
         One pass; each block's moments are merged pairwise (Chan, Golub & LeVeque), which stays
         accurate for columns with a large mean, first within a task, so the driver receives one
-        small vector per task however many blocks there are. Means and deviations are NaN for columns with NaNs.
+        small vector per task however many blocks there are. Means and deviations are NaN for
+        columns with NaNs.
         """
         width, pass_bytes = self.width, self.pass_bytes
 
