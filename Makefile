@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q tests
 
 bench: $(STAMP)
-	$(PY) -m churn_spark.bench $(BENCH_ARGS)
+	$(PY) -m bench.pipeline $(BENCH_ARGS)
 
 # an interactive SQL shell over the tables of $(WAREHOUSE) (database churn)
 WAREHOUSE ?= warehouse
@@ -30,14 +30,14 @@ thrift: $(STAMP)
 
 # spark-submit artefacts: the wheel and a packed Python environment for --archives
 package: $(STAMP)
-	$(PY) -m churn_spark.cluster package
+	$(PY) -m churn_spark.app.cluster package
 
 # a Spark standalone master and two workers on 127.0.0.1 (state and logs in .cluster/)
 cluster-up: $(STAMP)
-	$(PY) -m churn_spark.cluster up
+	$(PY) -m churn_spark.app.cluster up
 
 cluster-down: $(STAMP)
-	$(PY) -m churn_spark.cluster down
+	$(PY) -m churn_spark.app.cluster down
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

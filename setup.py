@@ -43,5 +43,5 @@ setup(
                   "churn_spark.conf": ["*.yaml", "*.properties", "dict/*.txt"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    entry_points={"console_scripts": ["churn-spark=churn_spark.cli:main"]},
+    entry_points={"console_scripts": ["churn-spark=churn_spark.app.cli:main"]},
 )

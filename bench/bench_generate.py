@@ -24,7 +24,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from churn_spark.config import load_config
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 from churn_spark.synth.generate import render_block_emails, run_generate
 from churn_spark.synth.presets import preset_params
 from churn_spark.synth.world import simulate_block

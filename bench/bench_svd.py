@@ -13,19 +13,19 @@ unit), cached, and decomposed at rank ``k`` by
 Accuracy is measured against ``scipy.sparse.linalg.svds`` (ARPACK to machine precision, the
 reference): the largest relative error over the top-k singular values, and the largest
 principal angle between the top-``k`` (and top-``k/2``) right singular subspaces. The
-measurement is :func:`churn_spark.bench_svd.compare_svd_methods`, shared with ``make bench``.
+measurement is :func:`bench.svd_methods.compare_svd_methods`, shared with ``make bench``.
 
     .venv/bin/python bench/bench_svd.py --sizes 100k [1M] --k 200 --out bench/results_svd.json
 
 ``--warehouse DIR`` instead compares the methods on the LSI matrix of a finished pipeline run
 kept in ``DIR`` (``make bench BENCH_ARGS=--keep`` keeps them; the same comparison ``make bench``
-runs after each size): :func:`churn_spark.bench_svd.compare_on_lake`.
+runs after each size): :func:`bench.svd_methods.compare_on_lake`.
 
     .venv/bin/python bench/bench_svd.py --warehouse /tmp/wh_100k --k 200 --out /tmp/svd_100k.json
 
 Results go to ``--out`` as JSON and are printed as a Markdown table. Not part of the tests.
 
-``--kselect [lbfgs] [irls]`` instead times :func:`churn_spark.lsi.kselect.select_k` on
+``--kselect [lbfgs] [irls]`` instead times :func:`churn_spark.modeling.kselect.select_k` on
 synthetic training units shaped like the paper's (9,603 units, 20 marketing variables, the
 default k grid of 14 values up to 300, 5 folds: 71 logistic fits), per classifier.
 """
@@ -49,14 +49,14 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
 
-from churn_spark.bench_svd import (
+from bench.svd_methods import (
     JOB_COUNTING_CONF,
     compare_on_lake,
     compare_svd_methods,
     markdown_table,
     timed,
 )
-from churn_spark.lsi.svd import csr_to_arrow_vectors
+from churn_spark.linalg.vectors import csr_to_arrow_vectors
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def bench_size(
     arpack_timeout: float = 2400.0,
 ) -> dict:
     """Time every method on one synthetic matrix and measure its accuracy against scipy
-    (:func:`churn_spark.bench_svd.compare_svd_methods`)."""
+    (:func:`bench.svd_methods.compare_svd_methods`)."""
     entry: dict = {"size": shape.name, **asdict(shape)}
     frame = synthetic_frame(spark, shape, seed).cache()
     _, entry["spark_generate_seconds"] = timed(frame.count)
@@ -290,7 +290,7 @@ def run_kselect(
     seed: int = 7,
 ) -> dict:
     """Time ``select_k`` (CrossValidator, ``folds x len(k_grid)`` fits + the final refit) per classifier."""
-    from churn_spark.lsi.kselect import select_k
+    from churn_spark.modeling.kselect import select_k
 
     grid = k_grid or K_GRID
     frame = synthetic_units(spark, units, 20, max(grid), seed).cache()
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(["local"], overrides)
     spark = get_spark(cfg, app_name="bench-svd")
     if args.warehouse:
-        from churn_spark.lake import Lake
+        from churn_spark.lake.tables import Lake
 
         comparison = compare_on_lake(spark, Lake(spark, cfg, root=args.warehouse), cfg, args.k,
                                      arpack_timeout=args.arpack_timeout, with_sklearn=not args.no_sklearn)

@@ -3,7 +3,7 @@
 For each corpus size (generated emails, :mod:`churn_spark.synth.text`) and segmenter backend:
 
 * ``segment``   — clean + segment + normalise in the stage's single ``mapInPandas`` pass
-  (:func:`churn_spark.text.stage.emails_to_terms`), terms written to Parquet;
+  (:func:`churn_spark.text.pipeline.emails_to_terms`), terms written to Parquet;
 * ``weigh``     — ``LogTfIdf.fit`` (one explode + group-by) and ``transform`` (noop sink);
 * ``aggregate`` — :func:`churn_spark.text.aggregate.aggregate_unit_vectors` (noop sink);
 * ``plain``     — the same clean + segment + normalise functions in ONE Python process on a
@@ -45,7 +45,7 @@ from pyspark.sql import types as T
 from churn_spark.config import Config, load_config
 from churn_spark.text.aggregate import aggregate_unit_vectors
 from churn_spark.text.cleaning import clean_email
-from churn_spark.text.stage import build_text_stages, emails_to_terms
+from churn_spark.text.pipeline import build_text_stages, emails_to_terms
 
 EMAIL_SCHEMA = T.StructType([
     T.StructField("email_id", T.StringType()), T.StructField("customer_id", T.StringType()),

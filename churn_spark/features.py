@@ -37,7 +37,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from churn_spark.config import Config
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 
 #: name -> description of every marketing variable of ``observations`` (Appendix C groups).
 FEATURE_DOCS: dict[str, str] = {
@@ -361,5 +361,5 @@ def run_features_stage(spark: SparkSession, lake: Lake, cfg: Config) -> dict[str
 
 
 def run_features_command(ctx) -> dict[str, Any]:
-    """``churn-spark features``: the CLI entry point (a :class:`churn_spark.cli.Context`)."""
+    """``churn-spark features``: the CLI entry point (a :class:`churn_spark.app.cli.Context`)."""
     return run_features_stage(ctx.spark, ctx.lake, ctx.cfg)

@@ -26,7 +26,7 @@ _FIXED = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     # Arrow batches to Python workers also end at 64 MiB, whatever their row count: a batch of
-    # wide rows (e.g. the cached numpy blocks of churn_spark.blocks) must not fill the JVM heap
+    # wide rows (e.g. the cached numpy blocks of churn_spark.linalg.blocks) must not fill the JVM heap
     "spark.sql.execution.arrow.maxBytesPerBatch": str(64 << 20),
 }
 

@@ -13,7 +13,7 @@ On the generated world::
 
 import sys
 
-from churn_spark.cli import main
+from churn_spark.app.cli import main
 
 if __name__ == "__main__":
     argv = sys.argv[1:]

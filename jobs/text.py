@@ -5,7 +5,7 @@
 
 import sys
 
-from churn_spark.cli import main
+from churn_spark.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["text", *sys.argv[1:]]))

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
-from churn_spark.bench import encode_marketing, kept_terms, paper_weights, parse_size, window_pairs
+from bench.pipeline import encode_marketing, kept_terms, paper_weights, parse_size, window_pairs
 from churn_spark.text.weighting import build_vocabulary
 
 
@@ -72,13 +72,13 @@ def test_encode_marketing_imputes_training_medians_and_codes_levels():
 
 
 # ---------------------------------------------------------------------------------------
-# the SVD methods side by side (churn_spark.bench_svd) on the tiny world's LSI matrix
+# the SVD methods side by side (bench.svd_methods) on the tiny world's LSI matrix
 
 
 @pytest.fixture(scope="module")
 def lsi_warehouse(spark, tmp_path_factory):
     """The tiny generated world up to the LSI stage (a smaller k_max keeps it short)."""
-    from churn_spark.cli import main
+    from churn_spark.app.cli import main
 
     root = str(tmp_path_factory.mktemp("bench_svd") / "wh")
     assert main(["pipeline", "--preset", "tiny", "--warehouse", root, "--to", "lsi", "--conf", "lsi.k_max=20",
@@ -89,9 +89,9 @@ def lsi_warehouse(spark, tmp_path_factory):
 def test_svd_comparison_scores_every_method_against_scipy(spark, cfg, lsi_warehouse):
     import json
 
-    from churn_spark.bench import read_table
-    from churn_spark.bench_svd import METHODS, compare_on_lake, markdown_table
-    from churn_spark.lake import Lake
+    from bench.pipeline import read_table
+    from bench.svd_methods import METHODS, compare_on_lake, markdown_table
+    from churn_spark.lake.tables import Lake
 
     comparison = compare_on_lake(spark, Lake(spark, cfg, root=lsi_warehouse), cfg, k=10)
     runs = {r["method"]: r for r in comparison["runs"]}

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_spark.blocks import MatrixBlocks
+from churn_spark.linalg.blocks import MatrixBlocks
 
 
 @pytest.fixture(scope="module")

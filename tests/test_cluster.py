@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from churn_spark import cluster
-from churn_spark.lake import Lake
-from churn_spark.pipeline import GENERATED_PIPELINE, RUNS_TABLE
+from churn_spark.app.pipeline import GENERATED_PIPELINE, RUNS_TABLE
+from churn_spark.lake.tables import Lake
 
 # the same fast settings as test_pipeline.py: a smaller k grid and SVD, the same method
 FAST = ["--conf", "lsi.k_max=40", "--conf", "lsi.k_grid=[5,10,20,40]", "--conf", "spark.shuffle_partitions=4"]

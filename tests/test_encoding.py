@@ -10,7 +10,7 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import VectorAssembler
 
-from churn_spark.encoding import (
+from churn_spark.modeling.encoding import (
     MarketingEncoder,
     MarketingEncoderModel,
     candidate_columns,

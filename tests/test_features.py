@@ -23,7 +23,7 @@ from churn_spark.features import (
     run_features_stage,
     split_column,
 )
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 from churn_spark.synth.generate import run_generate
 from churn_spark.synth.mechanism import MECHANISM_VARIABLES
 

@@ -12,8 +12,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from churn_spark.cli import main
-from churn_spark.ingest import (
+from churn_spark.app.cli import main
+from churn_spark.lake.ingest import (
     EMAIL_REASONS,
     OBSERVATION_REASONS,
     IngestError,
@@ -22,7 +22,7 @@ from churn_spark.ingest import (
     sanitize_column_names,
     seeded_split,
 )
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 
 UTC = dt.timezone.utc
 
@@ -355,7 +355,7 @@ def test_a_jvm_error_is_reported_with_the_java_exception(spark):
     """A Py4JJavaError's first line only names the py4j call: the one-line reason adds the Java exception."""
     from py4j.protocol import Py4JJavaError
 
-    from churn_spark.cli import _failure_reason
+    from churn_spark.app.cli import _failure_reason
 
     with pytest.raises(Py4JJavaError) as raised:  # one PySpark does not convert to a Python exception
         spark.sparkContext._jvm.java.lang.Class.forName("no.such.Clazz")

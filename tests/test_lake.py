@@ -19,7 +19,7 @@ from pyspark.ml.linalg import SparseVector, Vectors, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, StructType
 
-from churn_spark.lake import ConcurrentWriteError, Lake, LakeError, SchemaMismatchError
+from churn_spark.lake.tables import ConcurrentWriteError, Lake, LakeError, SchemaMismatchError
 
 
 @pytest.fixture

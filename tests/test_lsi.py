@@ -14,7 +14,6 @@ from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql.types import IntegerType, StructField, StructType
 
 from churn_spark.lsi import (
-    ConceptSlicer,
     LatentSemanticIndexing,
     LatentSemanticIndexingModel,
     concepts_frame,
@@ -28,6 +27,7 @@ from churn_spark.lsi.svd import (
     csr_to_arrow_vectors,
     fix_signs,
 )
+from churn_spark.modeling.kselect import ConceptSlicer
 
 
 def _topic_matrix(rows: int, cols: int, topics: int, seed: int) -> np.ndarray:
@@ -257,7 +257,7 @@ def test_blocks_fold_in_term_vectors_as_the_model_does(spark, sparse_case):
     equal to the model's own fold-in; only the vectors cross from the JVM."""
     from pyspark.sql import functions as F
 
-    from churn_spark.blocks import MatrixBlocks
+    from churn_spark.linalg.blocks import MatrixBlocks
 
     matrix, frame = sparse_case
     model = LatentSemanticIndexing(inputCol="v", outputCol="c", k=6).fit(frame)
@@ -280,8 +280,8 @@ def test_k_search_and_models_from_term_vectors_equal_those_from_stored_loadings(
     fits of the same calls on the stored fold-in loadings (``unit_concepts``)."""
     from pyspark.sql import functions as F
 
-    from churn_spark.lsi.kselect import newton_cv_fits
-    from churn_spark.model import fit_churn_models
+    from churn_spark.modeling.churn_model import fit_churn_models
+    from churn_spark.modeling.kselect import newton_cv_fits
 
     matrix, frame = sparse_case
     model = LatentSemanticIndexing(inputCol="v", outputCol="c", k=6).fit(frame)

@@ -12,7 +12,7 @@ from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 from sklearn.linear_model import LogisticRegression
 
-from churn_spark.model import (
+from churn_spark.modeling.churn_model import (
     STRUCTURED,
     STRUCTURED_TEXT,
     ChurnLogisticModel,
@@ -23,7 +23,7 @@ from churn_spark.model import (
     fit_churn_models,
     score,
 )
-from churn_spark.selection import fit_logistic
+from churn_spark.modeling.selection import fit_logistic
 
 VARIABLES = ["tenure", "monetary", "is_x1"]
 K = 4
@@ -183,7 +183,7 @@ def test_scoring_with_many_concepts_matches_numpy(spark):
     (as a chain of additions it overflowed Catalyst's recursion on the JVM stack)."""
     from scipy.special import expit
 
-    from churn_spark.model import ChurnLogisticModel
+    from churn_spark.modeling.churn_model import ChurnLogisticModel
 
     rng = np.random.default_rng(5)
     k, n = 1000, 40

@@ -18,9 +18,9 @@ import time
 import pytest
 from pyspark.sql import functions as F
 
-from churn_spark.cli import main
-from churn_spark.lake import Lake
-from churn_spark.pipeline import GENERATED_PIPELINE, RUNS_TABLE
+from churn_spark.app.cli import main
+from churn_spark.app.pipeline import GENERATED_PIPELINE, RUNS_TABLE
+from churn_spark.lake.tables import Lake
 
 # a smaller k grid and SVD keep the module fast; the method is the same
 FAST = ["--conf", "lsi.k_max=40", "--conf", "lsi.k_grid=[5,10,20,40]", "--conf", "spark.shuffle_partitions=4"]
@@ -61,8 +61,8 @@ def test_every_stage_wrote_its_tables(lake):
 
 
 def test_unit_concepts_carry_their_size_without_evaluating_the_join(lake):
-    from churn_spark.lsi.kselect import vector_size
-    from churn_spark.stages import labelled_units, with_concepts
+    from churn_spark.app.stages.common import labelled_units, with_concepts
+    from churn_spark.linalg.vectors import vector_size
 
     units = with_concepts(lake, labelled_units(lake, "train"))
     stored = lake.read("unit_concepts").select(F.size("concepts")).distinct().collect()
@@ -155,7 +155,7 @@ def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, lak
     A changed text setting makes the text stage and everything after it out of date; the
     killed run must leave every table at its previous version, the re-run must finish it.
     """
-    command = [sys.executable, "-m", "churn_spark.cli", "pipeline", "--preset", "tiny", "--warehouse", warehouse,
+    command = [sys.executable, "-m", "churn_spark.app.cli", "pipeline", "--preset", "tiny", "--warehouse", warehouse,
                *FAST, "--conf", "text.min_term_count=4"]
     tables = ("email_terms", "vocabulary", "doc_vectors", "unit_concepts", "churn_scores")
     counts = {t: lake.read(t).count() for t in tables}

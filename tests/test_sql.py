@@ -10,9 +10,9 @@ import sys
 import pytest
 from pyspark.sql import functions as F
 
-from churn_spark.cli import main
-from churn_spark.lake import Lake
-from churn_spark.sql import beeline_path, register_tables, wait_for_port
+from churn_spark.app.cli import main
+from churn_spark.lake.sql import beeline_path, register_tables, wait_for_port
+from churn_spark.lake.tables import Lake
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_thrift_server_answers_jdbc_queries_from_beeline(warehouse, tmp_path):
     env = {**os.environ, "CHURN_SPARK_VERBOSE": "1"}
     log = open(tmp_path / "thrift.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "churn_spark.cli", "thrift", "--warehouse", warehouse.root,
+        [sys.executable, "-m", "churn_spark.app.cli", "thrift", "--warehouse", warehouse.root,
          "--port", str(port), "--conf", "spark.driver_memory=1g"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
     try:

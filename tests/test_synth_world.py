@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from churn_spark.config import load_config
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 from churn_spark.synth.generate import (
     TABLES,
     binned_auc,

@@ -12,14 +12,14 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 
 from churn_spark.config import load_config
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 from churn_spark.synth.text import TOPICS, render_emails, render_emails_with_pii
 from churn_spark.text.aggregate import aggregate_unit_vectors, training_emails
 from churn_spark.text.cleaning import PII_TYPES, EmailCleaner, normalize_width_script_case
 from churn_spark.text.normalize import TermNormalizer
+from churn_spark.text.pipeline import build_text_stages, emails_to_terms, run_text_stage
 from churn_spark.text.review import review_terms
 from churn_spark.text.segment import ChineseSegmenter
-from churn_spark.text.stage import build_text_stages, emails_to_terms, run_text_stage
 from churn_spark.text.weighting import LogTfIdf
 
 USER_DICT = "明河日报 5000 n\n投递员 5000 n\n送报员 5000 n\n"

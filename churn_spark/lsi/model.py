@@ -16,7 +16,7 @@ zeros. No centring: LSI is a plain SVD (see :mod:`churn_spark.lsi.svd`).
 
 The model keeps ``V`` and ``s`` for ``k_max`` concepts; the leading ``k`` of them are the
 rank-``k`` SVD for every ``k ≤ k_max``, so choosing ``k`` only slices the output vector
-(:class:`churn_spark.lsi.kselect.ConceptSlicer`).
+(:class:`churn_spark.modeling.kselect.ConceptSlicer`).
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
 
-from churn_spark.blocks import Projected
+from churn_spark.linalg.blocks import Projected
+from churn_spark.linalg.vectors import arrow_vectors_to_csr
 from churn_spark.lsi.svd import (
     METHODS,
     SVDResult,
-    arrow_vectors_to_csr,
     compute_svd,
 )
 
@@ -240,7 +240,7 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
 
     def fold_in_projection(self, k: int | None = None) -> Projected:
         """The first ``k`` (default all) fold-in loadings of ``inputCol`` vectors as a
-        :class:`churn_spark.blocks.Projected`: formed where numeric blocks are built."""
+        :class:`churn_spark.linalg.blocks.Projected`: formed where numeric blocks are built."""
         k = self.numConcepts if k is None else k
         if not 1 <= k <= self.numConcepts:
             raise ValueError(f"k = {k} but the model has {self.numConcepts} concepts")

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from churn_spark.config import Config
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 from churn_spark.synth.mechanism import TOPIC_IDS
 from churn_spark.synth.presets import preset_params
 from churn_spark.synth.world import SCHEMAS, WorldParams, block_seeds, simulate_block
@@ -235,7 +235,7 @@ def format_summary(result: dict[str, Any]) -> str:
 
 
 def run_generate_command(ctx) -> dict[str, Any]:
-    """``churn-spark generate``: the CLI entry point (a :class:`churn_spark.cli.Context`)."""
+    """``churn-spark generate``: the CLI entry point (a :class:`churn_spark.app.cli.Context`)."""
     result = run_generate(ctx.spark, ctx.lake, ctx.cfg)
     print(format_summary(result))
     return result

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from churn_spark.linalg.vectors import vector_size
 from churn_spark.text.weighting import LogTfIdfModel, log_tf_idf_entries
 
 UNIT_COLUMNS = ("unit_id", "customer_id", "split", "churn")
@@ -109,13 +110,6 @@ def sum_sparse(vectors, size: int) -> SparseVector:
     return SparseVector(size, unique, sums)
 
 
-def vector_size(df: DataFrame, column: str) -> int | None:
-    """The size recorded in a vector column's ML attribute metadata, if any."""
-    meta = df.schema[column].metadata or {}
-    size = meta.get("ml_attr", {}).get("num_attrs")
-    return int(size) if size is not None else None
-
-
 def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFrame, window_days: int, *,
                            vector_col: str = "vector", num_features: int | None = None,
                            method: str = "sorted", weighting: LogTfIdfModel | None = None) -> DataFrame:
@@ -143,7 +137,7 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     """
     if weighting is not None and num_features is None:
         num_features = weighting.vocabulary_size
-    size = num_features if num_features is not None else vector_size(email_vectors_df, vector_col)
+    size = num_features if num_features is not None else vector_size(email_vectors_df, vector_col, compute=False)
     if size is None:
         raise ValueError(f"vector size unknown: pass num_features or give {vector_col!r} ML attribute "
                          "metadata")

@@ -33,7 +33,7 @@ pass computes ``(ℓ, U, I)`` of every model still iterating: each partition sum
 into one flat vector (numpy BLAS), reduced with ``treeReduce``; the driver solves the p x p
 systems (Cholesky; a tiny ridge, then least squares, if ``I`` is singular). Newton converges
 quadratically: ~7 passes for all models instead of ``len(k_grid) · folds`` fits of ~100
-L-BFGS iterations each. The rows are cached once as numpy blocks (:mod:`churn_spark.blocks`);
+L-BFGS iterations each. The rows are cached once as numpy blocks (:mod:`churn_spark.linalg.blocks`);
 all models share one matrix product per block for their ``η`` and one for their ``U`` (a
 model's held-out rows get weight 0). ``I`` — ``p²`` per row, the dominant cost — is needed
 only for the step's *direction*: ``ℓ`` and ``U`` are always exact, so the iteration stops at
@@ -87,8 +87,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.ml import Pipeline, Transformer
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, Evaluator
@@ -105,11 +103,13 @@ from pyspark.sql.types import ArrayType, BooleanType, DoubleType, IntegerType, S
 from scipy import linalg
 from scipy.special import expit
 
-from churn_spark.blocks import MatrixBlocks, Projected
+from churn_spark.evaluation.auc import auc_by_group
+from churn_spark.linalg.blocks import MatrixBlocks, Projected
+from churn_spark.linalg.vectors import vector_size
 
 if TYPE_CHECKING:
     from churn_spark.lsi.model import LatentSemanticIndexingModel
-from churn_spark.selection import _CONSTANT_TOL, _solve_spd
+from churn_spark.modeling.selection import _CONSTANT_TOL, _solve_spd
 
 log = logging.getLogger(__name__)
 
@@ -150,20 +150,6 @@ class ConceptSlicer(
             raise ValueError(f"ConceptSlicer.k={k} exceeds the {size} concepts in {self.getInputCol()!r}")
         slicer = VectorSlicer(inputCol=self.getInputCol(), outputCol=self.getOutputCol(), indices=list(range(k)))
         return slicer.transform(dataset)
-
-
-def vector_size(df: DataFrame, col: str, compute: bool = True) -> int | None:
-    """Size of a vector (or array) column from its ML attribute metadata, else (``compute``) its first row."""
-    attrs = df.schema[col].metadata.get("ml_attr", {})
-    if "num_attrs" in attrs:
-        return int(attrs["num_attrs"])
-    if not compute:
-        return None
-    first = df.select(col).where(F.col(col).isNotNull()).first()
-    if first is None:
-        raise ValueError(f"column {col!r} has no vectors")
-    value = first[0]
-    return len(value) if isinstance(value, list) else int(value.size)
 
 
 @dataclass(frozen=True)
@@ -595,56 +581,6 @@ def _advance(model: _ModelState, loglik: float, gradient: np.ndarray, informatio
         model.beta = model.beta + step
 
 
-def auc_by_group(scored: DataFrame, group_col: str, score_col: str, label_col: str) -> dict[object, float]:
-    """Exact ROC AUC of every group of ``scored`` (label 1 = positive), ties counted half.
-
-    The Mann–Whitney statistic: the rows are hash-partitioned by group (one shuffle) and each
-    partition ranks its groups with numpy (:func:`_mann_whitney`),
-    ``AUC = Σ_s pos(s) (2 neg(< s) + neg(s)) / (2 P N)`` in exact integer arithmetic. Only one
-    row per group reaches the driver; a group's rows are held in one task (like a window
-    function's), ~16 bytes each. Rows with a null group, score or label are left out; a group
-    without both classes gets NaN.
-    """
-    group_type = scored.schema[group_col].dataType.simpleString()
-    rows = scored.select(F.col(group_col).alias("g"), F.col(score_col).cast("double").alias("s"),
-                         (F.col(label_col) == 1).alias("positive")).dropna()
-    partitions = scored.sparkSession.sparkContext.defaultParallelism * 2
-    per_group = (rows.repartition(partitions, "g")
-                 .mapInArrow(_mann_whitney, f"g {group_type}, u2 long, p long, n long").collect())
-    return {row["g"]: row["u2"] / (2.0 * row["p"] * row["n"]) if row["p"] and row["n"] else math.nan
-            for row in per_group}
-
-
-def _mann_whitney(batches):
-    """mapInArrow: ``(g, s, positive)`` rows -> per group ``u2 = Σ_s pos(s) (2 neg(< s) + neg(s))``, ``p``, ``n``."""
-    batches = list(batches)
-    table = pa.Table.from_batches(batches) if batches else None
-    if table is None or table.num_rows == 0:
-        return
-    groups = table.column("g").combine_chunks()
-    scores = table.column("s").to_numpy()
-    positive = table.column("positive").to_numpy().astype(bool)
-    codes = pc.dictionary_encode(groups)
-    index = codes.indices.to_numpy()
-    out_groups, u2s, ps, ns = [], [], [], []
-    for code, group in enumerate(codes.dictionary.to_pylist()):
-        mine = index == code
-        s, pos = scores[mine], positive[mine]
-        order = np.argsort(s, kind="stable")
-        s, pos = s[order], pos[order]
-        tie = np.cumsum(np.concatenate([[True], s[1:] != s[:-1]])) - 1  # rank of each row's distinct score
-        pos_at = np.bincount(tie[pos], minlength=tie[-1] + 1).astype(np.int64)
-        neg_at = np.bincount(tie[~pos], minlength=tie[-1] + 1).astype(np.int64)
-        neg_below = np.cumsum(neg_at) - neg_at
-        out_groups.append(group)
-        u2s.append(int(np.sum(pos_at * (2 * neg_below + neg_at))))
-        ps.append(int(pos_at.sum()))
-        ns.append(int(neg_at.sum()))
-    yield pa.RecordBatch.from_arrays([pa.array(out_groups, groups.type), pa.array(u2s, pa.int64()),
-                                      pa.array(ps, pa.int64()), pa.array(ns, pa.int64())],
-                                     names=["g", "u2", "p", "n"])
-
-
 def _held_out_aucs(blocks: MatrixBlocks, standardiser: _Standardiser, models: list[_ModelState]) -> list[float]:
     """AUC of every model on its held-out fold: one pass writes ``(model, score, label)`` rows, Spark ranks them."""
     betas, model_folds = _stacked_betas(models, standardiser)
@@ -682,7 +618,7 @@ def newton_cv_fits(
     array<double> with at least ``max(k_grid)`` entries), a 0/1 ``label_col`` and the fold id
     ``fold_col`` in ``[0, folds)``. With ``fold_in`` (an LSI model), ``concepts_col`` holds the
     units' term vectors instead, and the concepts are their fold-in, formed where the numeric
-    blocks are built (:class:`churn_spark.blocks.Projected`): only the vectors' entries cross
+    blocks are built (:class:`churn_spark.linalg.blocks.Projected`): only the vectors' entries cross
     from the JVM, not ``max(k_grid)`` dense loadings per row. Model ``(k, f)`` is trained on the rows with
     ``fold != f`` by batched Newton–Raphson (``max_iter`` passes at most; converged when the
     largest step on the standardised scale is below ``tol``) and scored by the exact AUC on

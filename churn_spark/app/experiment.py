@@ -31,8 +31,8 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from churn_spark.evaluation import save_chart
-from churn_spark.stages import LABEL, SCORE_COLS, labelled_units, rank_by_probability, report_dir
+from churn_spark.app.stages.common import LABEL, SCORE_COLS, labelled_units, rank_by_probability, report_dir
+from churn_spark.evaluation.metrics import save_chart
 
 TABLE = "non_emailer_experiment"
 CHART = "fig7_non_emailers.png"
@@ -56,13 +56,13 @@ def add_non_emailers(train: DataFrame, test: DataFrame, variables: list[str], gr
     training units without emails, duplicates removed) the GLM ``logit P(churn) = b0 + b'x``
     is fitted by maximum likelihood on the units with emails plus the first ``n`` units without
     emails in ``xxhash64(unit_id, seed)`` order. All models are evaluated in one pass with
-    :func:`churn_spark.evaluation.evaluate` (AUC, DeLong CI, DeLong test against the reference).
+    :func:`churn_spark.evaluation.metrics.evaluate` (AUC, DeLong CI, DeLong test against the reference).
 
     Returns one row dict per grid point: model, n_added, n_train, auc, auc_se, auc_ci_low,
     auc_ci_high, delong_chi2_vs_text, delong_p_vs_text.
     """
-    from churn_spark.evaluation import evaluate
-    from churn_spark.model import fit_churn_model
+    from churn_spark.evaluation.metrics import evaluate
+    from churn_spark.modeling.churn_model import fit_churn_model
 
     if any(n < 0 for n in grid):
         raise ValueError(f"experiment.non_emailer_grid must not hold negative sizes: {list(grid)}")
@@ -168,8 +168,8 @@ def format_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def run_add_non_emailers(ctx) -> dict[str, Any]:
     """``churn-spark experiment add-non-emailers``: the Fig. 7 experiment on the warehouse's tables."""
-    from churn_spark.encoding import MarketingEncoderModel
-    from churn_spark.stages import artefact_path, selected_variables
+    from churn_spark.app.stages.common import artefact_path, selected_variables
+    from churn_spark.modeling.encoding import MarketingEncoderModel
 
     cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
     encoder = _require_finished_pipeline(lake, artefact_path(cfg, "encoder"), MarketingEncoderModel.load)
@@ -223,7 +223,7 @@ EXPERIMENTS: dict[str, str] = {"add-non-emailers": "run_add_non_emailers"}
 
 def run_experiment_command(ctx) -> dict[str, Any]:
     """``churn-spark experiment NAME``: run that experiment and record it in ``pipeline_runs``."""
-    from churn_spark.pipeline import Stage, run_stage
+    from churn_spark.app.pipeline import Stage, run_stage
 
     name = ctx.args.name
     stage = Stage(f"experiment {name}", f"{__name__}:{EXPERIMENTS[name]}",

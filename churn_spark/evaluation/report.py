@@ -1,7 +1,7 @@
 """The run report: ``report.md`` (tables and charts next to the paper's numbers) and ``summary.json``.
 
-Inputs are plain lists of row dicts, as produced by :mod:`churn_spark.selection`,
-:mod:`churn_spark.model` and :mod:`churn_spark.evaluation` (or read back from their
+Inputs are plain lists of row dicts, as produced by :mod:`churn_spark.modeling.selection`,
+:mod:`churn_spark.modeling.churn_model` and :mod:`churn_spark.evaluation.metrics` (or read back from their
 tables), so the pipeline can call :func:`write_report` from whatever it holds.
 
 ``summary.json`` follows DATA_CONTRACT.md::
@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from churn_spark.evaluation import plot_lift, plot_roc
-from churn_spark.lsi.kselect import KSelection, plot_k_selection
+from churn_spark.evaluation.metrics import plot_lift, plot_roc
+from churn_spark.modeling.kselect import KSelection, plot_k_selection
 
 STRUCTURED = "structured"
 STRUCTURED_TEXT = "structured_text"

@@ -22,7 +22,7 @@ remaining candidate, enters the largest while its p-value is below the entry lev
 (SLENTRY, default 0.05) and at most ``max_variables`` have entered, refits, repeats.
 
 Distributed: the columns are cached once as float64 row blocks on the executors
-(:class:`~churn_spark.blocks.MatrixBlocks`); one pass turns each block into a single vector
+(:class:`~churn_spark.linalg.blocks.MatrixBlocks`); one pass turns each block into a single vector
 of partial sums (log-likelihood, ``U`` over model and
 candidate columns, the blocks ``I_SS``, ``I_SC`` and ``diag(I_CC)``), reduced with
 ``treeReduce``; nothing proportional to the number of rows reaches the driver. Each Newton
@@ -49,7 +49,7 @@ from scipy import linalg
 from scipy.special import expit
 from scipy.stats import chi2 as chi2_dist
 
-from churn_spark.blocks import MatrixBlocks, Projected
+from churn_spark.linalg.blocks import MatrixBlocks, Projected
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,7 @@ def fit_logistic_models(df: DataFrame, cols: list[str], label: str, models: Mapp
     """:func:`fit_logistic` of ``label`` on each named subset of the features, all from one cached copy of the data.
 
     The features are ``cols``, the entries of the ``arrays`` columns (named as given) and of the
-    ``projected`` vector columns (:class:`churn_spark.blocks.Projected`, named as given);
+    ``projected`` vector columns (:class:`churn_spark.linalg.blocks.Projected`, named as given);
     ``df`` is read once (one set of blocks, one pass for the moments) and each model then
     costs its Newton passes only, all models sharing each pass. Returns the fits by name, in the
     order of ``models``.

@@ -1,6 +1,6 @@
 """A real Spark standalone cluster on 127.0.0.1, and the artefacts spark-submit needs.
 
-``python -m churn_spark.cluster up`` starts a master and two workers from the pip-installed
+``python -m churn_spark.app.cluster up`` starts a master and two workers from the pip-installed
 Spark (no ``sbin`` scripts needed: ``bin/spark-class`` runs the daemons), ``down`` stops
 them, ``package`` builds ``dist/churn_spark-*.whl`` and ``dist/churn-spark-env.tar.gz`` (a
 relocatable venv with churn_spark, jieba and its dictionaries, numpy, pandas, pyarrow ...,
@@ -210,7 +210,7 @@ def submit_args(master: str, app: str, *app_args: str, env_archive: str | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m churn_spark.cluster",
+    parser = argparse.ArgumentParser(prog="python -m churn_spark.app.cluster",
                                      description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
     p_up = sub.add_parser("up", help="start a master and workers on 127.0.0.1")

@@ -41,6 +41,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
+from churn_spark.linalg.vectors import arrow_vectors_to_csr
+
 BLOCK_SCHEMA = "rows long, block binary"
 # just under 1 MiB: the JVM holds each cached block as one byte array, and G1 allocates an array of
 # half a region or more as "humongous" (whole contiguous regions, never moved; regions are 2-4 MiB at
@@ -72,7 +74,6 @@ def _as_matrix(batch: pa.RecordBatch, columns: list[str], array_widths: Mapping[
     for c in columns:
         column = batch.column(c)
         if c in projections:
-            from churn_spark.lsi.svd import arrow_vectors_to_csr  # lsi imports this module
             matrix = projections[c]
             rows, nulls = arrow_vectors_to_csr(column, matrix.shape[0])
             dense = np.asarray(rows @ matrix, dtype=float)

@@ -45,8 +45,9 @@ import scipy.linalg
 import scipy.sparse as sp
 from pyspark.sql import DataFrame, SparkSession
 
-from churn_spark.lsi.svd import arpack_svd, arrow_vectors_to_csr, fix_signs, randomized_svd, row_blocks
-from churn_spark.stages import LSI_TRAINING_UNITS
+from churn_spark.app.stages.common import LSI_TRAINING_UNITS
+from churn_spark.linalg.vectors import arrow_vectors_to_csr
+from churn_spark.lsi.svd import arpack_svd, fix_signs, randomized_svd, row_blocks
 
 #: Config overrides that keep every job's status, so that a method's Spark jobs can be counted.
 JOB_COUNTING_CONF = ["spark.conf.spark.ui.retainedJobs=100000", "spark.conf.spark.ui.retainedStages=100000"]

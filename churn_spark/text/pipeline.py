@@ -40,8 +40,8 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from churn_spark.app.stages.common import model_dir
 from churn_spark.config import Config
-from churn_spark.stages import model_dir
 from churn_spark.text.aggregate import aggregate_unit_vectors, emails_in_any_window, training_emails
 from churn_spark.text.cleaning import PII_TYPES, EmailCleaner
 from churn_spark.text.dictionaries import dictionary_version, parse_synonyms, parse_term_list, read_text

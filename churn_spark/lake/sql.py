@@ -20,7 +20,7 @@ import time
 
 from pyspark.sql import DataFrame, SparkSession
 
-from churn_spark.lake import Lake
+from churn_spark.lake.tables import Lake
 
 
 def register_tables(spark: SparkSession, lake: Lake, database: str) -> list[str]:

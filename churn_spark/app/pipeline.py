@@ -52,28 +52,29 @@ GENERATE = Stage("generate", "churn_spark.synth.generate:run_generate_command", 
                  "generate the newspaper world (bronze tables)")
 FEATURES = Stage("features", "churn_spark.features:run_features_command", _MARKETING,
                  ("observations",), ("features", "run"), "Appendix C variables per renewal point")
-INGEST = Stage("ingest", "churn_spark.ingest:run_ingest_command", (),
+INGEST = Stage("ingest", "churn_spark.lake.ingest:run_ingest_command", (),
                ("emails", "observations", "quarantine"), ("ingest", "run"), "load your own data")
-TEXT = Stage("text", "churn_spark.text.stage:run_text_command", ("emails", "observations"),
+TEXT = Stage("text", "churn_spark.text.pipeline:run_text_command", ("emails", "observations"),
              ("email_terms", "vocabulary", "doc_vectors", "text_masking"), ("text",),
              "clean, segment, weight and sum the emails per unit")
-LSI = Stage("lsi", "churn_spark.stages:run_lsi_stage", ("doc_vectors", "vocabulary"),
+LSI = Stage("lsi", "churn_spark.app.stages.common:run_lsi_stage", ("doc_vectors", "vocabulary"),
             ("lsi_concepts", "lsi_terms", "unit_concepts"), ("lsi", "run"),
             "SVD of the unit-by-term matrix, fold-in of every unit with emails")
-SELECTION = Stage("selection", "churn_spark.stages:run_selection_stage", ("observations", "doc_vectors"),
+SELECTION = Stage("selection", "churn_spark.app.stages.common:run_selection_stage", ("observations", "doc_vectors"),
                   ("feature_selection",), ("selection", "run"), "forward selection of marketing variables")
-KSELECT = Stage("kselect", "churn_spark.stages:run_kselect_stage",
+KSELECT = Stage("kselect", "churn_spark.app.stages.common:run_kselect_stage",
                 ("observations", "doc_vectors", "unit_concepts", "feature_selection"), ("k_selection",),
                 ("lsi", "selection", "run"), "number of concepts k by 5-fold CV AUC")
-MODELS = Stage("models", "churn_spark.stages:run_models_stage",
+MODELS = Stage("models", "churn_spark.app.stages.common:run_models_stage",
                ("observations", "doc_vectors", "unit_concepts", "feature_selection", "k_selection"),
                ("model_coefficients", "test_predictions"), ("model", "selection", "run"),
                "fit the structured and structured + text models")
-EVALUATE = Stage("evaluate", "churn_spark.stages:run_evaluate_stage",
+EVALUATE = Stage("evaluate", "churn_spark.app.stages.common:run_evaluate_stage",
                  ("test_predictions", "feature_selection", "k_selection", "model_coefficients"),
                  ("model_metrics", "roc_curve", "lift_curve"), ("evaluation",),
                  "AUC, DeLong, lift, curves, report and summary.json")
-SCORE = Stage("score", "churn_spark.stages:run_score_stage", ("emails", "observations", "model_coefficients"),
+SCORE = Stage("score", "churn_spark.app.stages.common:run_score_stage",
+              ("emails", "observations", "model_coefficients"),
               ("churn_scores",), ("model", "text", "run"), "score units without a label")
 
 GENERATED_PIPELINE = (GENERATE, FEATURES, TEXT, LSI, SELECTION, KSELECT, MODELS, EVALUATE, SCORE)
@@ -209,7 +210,7 @@ def run_demo_command(ctx) -> dict[str, dict]:
 
 def print_result(ctx, summaries: dict[str, dict]) -> None:
     """The short result: sizes, k, Table 4 beside the paper's, DeLong, where things are."""
-    from churn_spark.stages import read_manifest, report_dir
+    from churn_spark.app.stages.common import read_manifest, report_dir
 
     cfg, lake = ctx.cfg, ctx.lake
     summary_path = f"{report_dir(cfg)}/summary.json"

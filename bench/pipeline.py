@@ -2,7 +2,7 @@
 
 For each size (``--sizes 100k 1M [5M]``: emails in the units' last terms, scale preset) this
 
-1. runs the generated pipeline in-process (:func:`churn_spark.cli.main`, ``pipeline --preset
+1. runs the generated pipeline in-process (:func:`churn_spark.app.cli.main`, ``pipeline --preset
    scale``) in a fresh warehouse and reads each stage's seconds and summary from
    ``pipeline_runs`` (the text stage records its steps, the LSI stage its SVD seconds);
 2. samples every 0.5 s, from ``/proc``, the memory (PSS) of the Spark JVM (driver and executor
@@ -14,18 +14,18 @@ For each size (``--sizes 100k 1M [5M]``: emails in the units' last terms, scale 
    the sum per unit over its window as a sparse product; ``TruncatedSVD`` (randomized);
    ``StratifiedKFold`` CV of an unpenalised ``LogisticRegression`` over the k grid on the
    selected marketing variables + the first k concepts, k by the same rule
-   (:func:`churn_spark.lsi.kselect.summarize_k`); the two final models and their test AUCs.
+   (:func:`churn_spark.modeling.kselect.summarize_k`); the two final models and their test AUCs.
 
 After each size's pipeline run (unless ``--no-svd-compare``), the LSI's SVD methods are compared
 side by side on the matrix the LSI stage decomposed, at ``--svd-k`` (200) concepts:
 spark-randomized, spark-arpack, scikit-learn's ``TruncatedSVD`` (randomized and arpack), each
-timed and scored against ``scipy.sparse.linalg.svds`` (:mod:`churn_spark.bench_svd`).
+timed and scored against ``scipy.sparse.linalg.svds`` (:mod:`bench.svd_methods`).
 
 Plain jieba segments ~200 emails/s per core, so the reference segments at most
 ``--reference-max-emails`` emails and extrapolates the rest linearly; its later steps then use
 the Spark run's ``email_terms`` (the same functions). Extrapolated figures are labelled so.
 
-    .venv/bin/python -m churn_spark.bench --sizes 100k 1M --out bench/results.json
+    .venv/bin/python -m bench.pipeline --sizes 100k 1M --out bench/results.json
 
 Writes ``--out`` (JSON) and the same name with ``.md`` (tables). No figure is asserted.
 """
@@ -154,7 +154,7 @@ def read_table(warehouse: str, name: str, columns: list[str] | None = None) -> p
 
 def run_spark(emails: int, warehouse: str, overrides: list[str]) -> dict:
     """The generated pipeline at ``emails`` (scale preset): exit code, wall seconds, per-step seconds."""
-    from churn_spark.cli import main as cli_main
+    from churn_spark.app.cli import main as cli_main
 
     argv = ["pipeline", "-c", "local", "--preset", "scale", "--emails", str(emails), "--warehouse", warehouse]
     for item in overrides:
@@ -230,7 +230,7 @@ def segment_plain(cfg, pairs: list[tuple], cores: int) -> list[list[str]]:
     """Clean, segment (plain ``jieba.posseg``) and normalise in a pool of ``cores`` processes."""
     import multiprocessing
 
-    from churn_spark.text.stage import build_text_stages
+    from churn_spark.text.pipeline import build_text_stages
 
     stages = build_text_stages(cfg)
     init = (stages.segmenter.getOrDefault("userDictionary"), list(cfg.text.keep_pos), list(cfg.text.drop_pos),
@@ -300,8 +300,8 @@ def run_reference(cfg, warehouse: str, cores: int, max_emails: int) -> dict:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    from churn_spark.lsi.kselect import summarize_k
-    from churn_spark.stages import model_dir
+    from churn_spark.app.stages.common import model_dir
+    from churn_spark.modeling.kselect import summarize_k
     from churn_spark.text.dictionaries import parse_term_list, read_text
 
     tc, lc, seed = cfg.text, cfg.lsi, cfg.run.seed
@@ -431,12 +431,12 @@ def reference_in_child(overrides: list[str], warehouse: str, cores: int, max_ema
 
 
 def svd_compare(cfg, warehouse: str, k: int, arpack_timeout: float | None) -> dict:
-    """:func:`churn_spark.bench_svd.compare_on_lake` on ``warehouse`` in the pipeline's session (an error
+    """:func:`bench.svd_methods.compare_on_lake` on ``warehouse`` in the pipeline's session (an error
     is recorded, not raised: the rest of the bench goes on)."""
     from pyspark.sql import SparkSession
 
-    from churn_spark.bench_svd import compare_on_lake
-    from churn_spark.lake import Lake
+    from bench.svd_methods import compare_on_lake
+    from churn_spark.lake.tables import Lake
 
     spark = SparkSession.getActiveSession()
     try:
@@ -535,7 +535,7 @@ def _count(value) -> str:
 
 
 def markdown(results: dict) -> str:
-    from churn_spark.bench_svd import markdown_table as svd_markdown_table
+    from bench.svd_methods import markdown_table as svd_markdown_table
 
     m = results["machine"]
     lines = [f"# churn-spark bench ({results['started']})", "",
@@ -614,7 +614,7 @@ def _write(results: dict, out: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m churn_spark.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", default=["100k", "1M"], help="emails per run: 100k 1M 5M ...")
     parser.add_argument("--work", help="folder for the warehouses (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the warehouses afterwards")
@@ -628,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--svd-arpack-timeout", type=float, default=1800.0,
                         help="seconds before the comparison's spark-arpack is cancelled (default 1800)")
     args = parser.parse_args(argv)
-    from churn_spark.bench_svd import JOB_COUNTING_CONF
+    from bench.svd_methods import JOB_COUNTING_CONF
     from churn_spark.config import load_config
 
     overrides = [*args.conf, *([f"text.segmenter={args.segmenter}"] if args.segmenter else [])]
@@ -678,6 +678,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # run the importable module's main: functions sent to worker processes must pickle as
-    # churn_spark.bench.<name>, which a worker can import, not as __main__.<name>
-    from churn_spark.bench import main as module_main
+    # bench.pipeline.<name>, which a worker can import, not as __main__.<name>
+    from bench.pipeline import main as module_main
     sys.exit(module_main())

@@ -1,8 +1,8 @@
 """The unit-level stages: LSI, forward selection, k selection, models, evaluation, scoring.
 
 Each ``run_*_stage(ctx)`` reads its input tables through the lake, calls the library
-(:mod:`churn_spark.lsi`, :mod:`churn_spark.selection`, :mod:`churn_spark.model`,
-:mod:`churn_spark.evaluation`), writes its output tables and saves its fitted artefacts under
+(:mod:`churn_spark.lsi`, :mod:`churn_spark.modeling.selection`, :mod:`churn_spark.modeling.churn_model`,
+:mod:`churn_spark.evaluation.metrics`), writes its output tables and saves its fitted artefacts under
 ``<model_dir>``; it returns a small summary dict. The analysis units of the paper's main
 study are the labelled units with at least one email in their window (``has_emails``).
 
@@ -110,7 +110,7 @@ def with_concepts(lake, units: DataFrame, *, as_vector: bool = True) -> DataFram
 
 
 def _encoded(cfg, units: DataFrame) -> DataFrame:
-    from churn_spark.encoding import MarketingEncoderModel
+    from churn_spark.modeling.encoding import MarketingEncoderModel
     return MarketingEncoderModel.load(artefact_path(cfg, "encoder")).transform(units)
 
 
@@ -160,8 +160,8 @@ def run_lsi_stage(ctx) -> dict[str, Any]:
 
 def run_selection_stage(ctx) -> dict[str, Any]:
     """Encode the marketing candidates and run forward selection on the training units."""
-    from churn_spark.encoding import MarketingEncoder, candidate_columns
-    from churn_spark.selection import forward_select
+    from churn_spark.modeling.encoding import MarketingEncoder, candidate_columns
+    from churn_spark.modeling.selection import forward_select
 
     cfg, lake, sc = ctx.cfg, ctx.lake, ctx.cfg.selection
     exclude = [*sc.exclude_columns, "has_emails", "n_emails"]
@@ -190,7 +190,8 @@ def run_selection_stage(ctx) -> dict[str, Any]:
 
 def run_kselect_stage(ctx) -> dict[str, Any]:
     """Choose k by 5-fold cross-validated AUC over the k grid (one SVD, sliced per k)."""
-    from churn_spark.lsi import LatentSemanticIndexingModel, plot_k_selection, select_k
+    from churn_spark.lsi import LatentSemanticIndexingModel
+    from churn_spark.modeling.kselect import plot_k_selection, select_k
 
     cfg, lake, lc = ctx.cfg, ctx.lake, ctx.cfg.lsi
     variables = selected_variables(lake)
@@ -220,7 +221,7 @@ def run_kselect_stage(ctx) -> dict[str, Any]:
 def run_models_stage(ctx) -> dict[str, Any]:
     """Fit the structured and the structured + text model; score the test units."""
     from churn_spark.lsi import LatentSemanticIndexingModel
-    from churn_spark.model import coefficients_frame, fit_churn_models, score
+    from churn_spark.modeling.churn_model import coefficients_frame, fit_churn_models, score
 
     cfg, lake, mc = ctx.cfg, ctx.lake, ctx.cfg.model
     variables, k = selected_variables(lake), _chosen_k(lake)
@@ -250,9 +251,9 @@ def run_models_stage(ctx) -> dict[str, Any]:
 
 def run_evaluate_stage(ctx) -> dict[str, Any]:
     """Test-set AUC with CI, DeLong, lift, curves; the report and summary.json."""
-    from churn_spark.evaluation import evaluate
-    from churn_spark.lsi import summarize_k
-    from churn_spark.report import write_report
+    from churn_spark.evaluation.metrics import evaluate
+    from churn_spark.evaluation.report import write_report
+    from churn_spark.modeling.kselect import summarize_k
 
     cfg, lake, ec, spark = ctx.cfg, ctx.lake, ctx.cfg.evaluation, ctx.spark
     predictions = lake.read("test_predictions")
@@ -281,7 +282,7 @@ def _oracle_aucs(lake, predictions: DataFrame) -> dict[str, float] | None:
     """AUCs of the generator's true probabilities on the same test units (generated data only)."""
     if not lake.exists("truth"):
         return None
-    from churn_spark.evaluation import evaluate
+    from churn_spark.evaluation.metrics import evaluate
     truth = lake.read("truth").select("unit_id", "p_true", "p_marketing")
     joined = predictions.select("unit_id", LABEL).join(truth, "unit_id")
     result = evaluate(joined, LABEL, {"structured": "p_marketing", "structured_text": "p_true"}, curve_points=10)
@@ -304,9 +305,9 @@ def run_score_stage(ctx) -> dict[str, Any]:
     from pyspark.ml import PipelineModel
 
     from churn_spark.lsi import LatentSemanticIndexingModel
-    from churn_spark.model import PROBABILITY_COL
+    from churn_spark.modeling.churn_model import PROBABILITY_COL
     from churn_spark.text.aggregate import aggregate_unit_vectors, emails_in_any_window
-    from churn_spark.text.stage import emails_to_terms
+    from churn_spark.text.pipeline import emails_to_terms
 
     cfg, lake = ctx.cfg, ctx.lake
     manifest = read_manifest(cfg)

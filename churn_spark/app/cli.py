@@ -46,7 +46,7 @@ class Context:
     @property
     def lake(self):
         if self._lake is None:
-            from churn_spark.lake import Lake
+            from churn_spark.lake.tables import Lake
             self._lake = Lake(self.spark, self.cfg)
         return self._lake
 
@@ -114,32 +114,32 @@ def _own_data_args(p: argparse.ArgumentParser) -> None:
 
 def _stage_commands() -> list[Command]:
     """One command per pipeline stage: runs it alone and records it in pipeline_runs."""
-    from churn_spark.pipeline import ALL_STAGES
+    from churn_spark.app.pipeline import ALL_STAGES
     extra_args = {"generate": _generate_args, "ingest": _ingest_args}
-    return [Command(stage.name, "churn_spark.pipeline:run_stage_command", stage.help, extra_args.get(stage.name))
+    return [Command(stage.name, "churn_spark.app.pipeline:run_stage_command", stage.help, extra_args.get(stage.name))
             for stage in ALL_STAGES.values()]
 
 
 COMMANDS: list[Command] = [
-    Command("demo", "churn_spark.pipeline:run_demo_command",
+    Command("demo", "churn_spark.app.pipeline:run_demo_command",
             "generate the paper-sized world, run every stage and print the result",
             _generated_pipeline_args),
-    Command("pipeline", "churn_spark.pipeline:run_generated_command",
+    Command("pipeline", "churn_spark.app.pipeline:run_generated_command",
             "run the stages on generated data (resumes: stages that are up to date are skipped)",
             _generated_pipeline_args),
-    Command("run", "churn_spark.pipeline:run_own_data_command",
+    Command("run", "churn_spark.app.pipeline:run_own_data_command",
             "run the whole pipeline on your own emails and observations (DATA_CONTRACT.md)", _own_data_args),
     *_stage_commands(),
     Command("review-terms", "churn_spark.text.review:run_review_terms_command",
             "print the top terms of the vocabulary for the manual check", _review_args),
-    Command("experiment", "churn_spark.experiment:run_experiment_command",
+    Command("experiment", "churn_spark.app.experiment:run_experiment_command",
             "run an experiment on the tables of a finished pipeline: add-non-emailers (paper Fig. 7)",
             lambda p: p.add_argument("name", choices=["add-non-emailers"], help="the experiment to run")),
-    Command("smoke", "churn_spark.smoke:run_smoke",
+    Command("smoke", "churn_spark.app.smoke:run_smoke",
             "write, read, overwrite and time-travel a table (checks Spark + Delta)"),
-    Command("sql", "churn_spark.sql:run_sql_command",
+    Command("sql", "churn_spark.lake.sql:run_sql_command",
             "run SQL on the tables (database churn); without a query, an interactive shell", _sql_args),
-    Command("thrift", "churn_spark.sql:run_thrift_command",
+    Command("thrift", "churn_spark.lake.sql:run_thrift_command",
             "serve the tables over JDBC/ODBC with Spark's Thrift server", _thrift_args),
 ]
 

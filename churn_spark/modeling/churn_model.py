@@ -8,7 +8,7 @@ Both are maximum-likelihood logistic regressions fitted on the training units::
 * ``structured_text`` -- the same variables plus the first ``k`` LSI concept loadings ``c``.
 
 :class:`ChurnLogisticRegression` (Estimator) fits ``(b0, b, g)`` with the distributed
-Newton-Raphson of :func:`churn_spark.selection.fit_logistic`: per iteration one pass over
+Newton-Raphson of :func:`churn_spark.modeling.selection.fit_logistic`: per iteration one pass over
 the data sums the gradient ``U = X'(y - p)`` and the information ``I = X' diag(p(1-p)) X``
 per partition, and the driver takes the step ``beta <- beta + I^-1 U`` (step halving if the
 log-likelihood drops) until the largest step on the standardised coefficients is below
@@ -44,9 +44,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from churn_spark.linalg.vectors import vector_size
 from churn_spark.lsi import LatentSemanticIndexingModel
-from churn_spark.lsi.kselect import vector_size
-from churn_spark.selection import LogisticFit, fit_logistic, fit_logistic_models
+from churn_spark.modeling.selection import LogisticFit, fit_logistic, fit_logistic_models
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def fit_churn_models(train: DataFrame, variables: list[str], label_col: str = "c
     """The paper's two models, ``structured`` (``variables``) and ``structured_text`` (plus the
     first ``k`` concepts), from one read of ``train``: the same fits as two
     :func:`fit_churn_model` calls, but the training rows are joined, converted and cached once
-    (:func:`churn_spark.selection.fit_logistic_models`).
+    (:func:`churn_spark.modeling.selection.fit_logistic_models`).
 
     With ``fold_in`` (the LSI model), ``train`` holds the term vectors (the model's ``inputCol``)
     instead of the concepts: the first ``k`` concepts are their fold-in, formed where the
