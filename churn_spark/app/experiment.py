@@ -32,7 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from churn_spark.app.stages.common import LABEL, SCORE_COLS, labelled_units, rank_by_probability, report_dir
-from churn_spark.evaluation.metrics import save_chart
+from churn_spark.evaluation.charts import save_chart
 
 TABLE = "non_emailer_experiment"
 CHART = "fig7_non_emailers.png"

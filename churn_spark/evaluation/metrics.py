@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -327,56 +326,3 @@ def _delong_test(models: list[str], aucs: list[float], covariance: np.ndarray, a
 
 # ---- charts ---------------------------------------------------------------------------------
 
-def _by_model(rows: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
-    curves: dict[str, tuple[list[float], list[float]]] = {}
-    for r in rows:
-        xs, ys = curves.setdefault(r["model"], ([], []))
-        xs.append(r["x"])
-        ys.append(r["y"])
-    return curves
-
-
-def plot_roc(roc_rows: list[dict[str, Any]], path: str | Path,
-             aucs: Mapping[str, float] | None = None) -> Path:
-    """ROC curves of all models with the diagonal (the paper's Fig. 5), as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for model, (xs, ys) in _by_model(roc_rows).items():
-        label = f"{model} (AUC {aucs[model]:.4f})" if aucs and model in aucs else model
-        ax.plot(xs, ys, label=label)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="random")
-    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (sensitivity)",
-           xlim=(0, 1), ylim=(0, 1), title="ROC on the test set")
-    ax.legend(loc="lower right")
-    return save_chart(fig, path)
-
-
-def plot_lift(lift_rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Cumulative lift curves of all models (the paper's Fig. 6), as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for model, (xs, ys) in _by_model(lift_rows).items():
-        ax.plot([100 * x for x in xs], ys, label=model)
-    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="random")
-    ax.set(xlabel="% of customers targeted (highest churn probability first)", ylabel="cumulative lift",
-           xlim=(0, 100), title="Cumulative lift on the test set")
-    ax.legend(loc="upper right")
-    return save_chart(fig, path)
-
-
-def save_chart(fig: Any, path: str | Path) -> Path:
-    """Save a matplotlib figure as a PNG at ``path`` (folders created) and close it."""
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

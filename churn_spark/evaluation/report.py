@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from churn_spark.evaluation.metrics import plot_lift, plot_roc
-from churn_spark.modeling.kselect import KSelection, plot_k_selection
+from churn_spark.evaluation.charts import plot_k_selection, plot_lift, plot_roc
+from churn_spark.modeling.kselect import KSelection
 
 STRUCTURED = "structured"
 STRUCTURED_TEXT = "structured_text"

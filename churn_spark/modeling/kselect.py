@@ -200,17 +200,6 @@ class KSelection:
         ]
         return spark.createDataFrame(rows, schema)
 
-    def folds_frame(self, spark: SparkSession) -> DataFrame:
-        """``(k, fold, auc)``: one row per k and held-out fold."""
-        schema = StructType(
-            [
-                StructField("k", IntegerType(), False),
-                StructField("fold", IntegerType(), False),
-                StructField("auc", DoubleType(), False),
-            ]
-        )
-        rows = [(s.k, fold, auc) for s in self.scores for fold, auc in enumerate(s.fold_aucs)]
-        return spark.createDataFrame(rows, schema)
 
 
 def summarize_k(fold_aucs_by_k: dict[int, Sequence[float]], rule: str = "one_se") -> KSelection:
@@ -830,33 +819,3 @@ def _cross_validate(data: DataFrame, concepts_col: str, marketing_cols: list[str
     return selection
 
 
-def plot_k_selection(selection: KSelection, path_png: str, title: str | None = None) -> str:
-    """Fig. 4: mean CV AUC ± 1 standard error against k, the chosen k marked. Returns the path."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    ks = [s.k for s in selection.scores]
-    means = [s.mean_auc for s in selection.scores]
-    ses = [s.se_auc for s in selection.scores]
-    fig = Figure(figsize=(7, 4.5))
-    FigureCanvasAgg(fig)  # Agg canvas: no display needed
-    ax = fig.add_subplot(1, 1, 1)
-    ax.errorbar(ks, means, yerr=ses, marker="o", markersize=4, capsize=3, label="mean AUC ± 1 s.e.")
-    chosen_mean = next(s.mean_auc for s in selection.scores if s.k == selection.chosen_k)
-    ax.axvline(selection.chosen_k, color="tab:red", linestyle="--", linewidth=1)
-    ax.plot(
-        [selection.chosen_k],
-        [chosen_mean],
-        marker="*",
-        markersize=14,
-        color="tab:red",
-        label=f"chosen k = {selection.chosen_k} ({selection.rule})",
-    )
-    ax.set_xlabel("number of concepts k")
-    ax.set_ylabel(f"{selection.folds}-fold CV AUC")
-    ax.set_title(title or "Choosing the number of LSI concepts")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path_png, dpi=120)
-    return path_png

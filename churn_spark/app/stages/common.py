@@ -190,8 +190,9 @@ def run_selection_stage(ctx) -> dict[str, Any]:
 
 def run_kselect_stage(ctx) -> dict[str, Any]:
     """Choose k by 5-fold cross-validated AUC over the k grid (one SVD, sliced per k)."""
+    from churn_spark.evaluation.charts import plot_k_selection
     from churn_spark.lsi import LatentSemanticIndexingModel
-    from churn_spark.modeling.kselect import plot_k_selection, select_k
+    from churn_spark.modeling.kselect import select_k
 
     cfg, lake, lc = ctx.cfg, ctx.lake, ctx.cfg.lsi
     variables = selected_variables(lake)
