@@ -31,8 +31,6 @@ with numpy for its churn mechanism; ``tests/test_features.py`` checks that both 
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -341,25 +339,3 @@ def observations_from_tables(tables: dict[str, DataFrame], cfg: Config) -> DataF
         *[values[name].alias(name) for name in FEATURE_DOCS])
 
 
-def run_features_stage(spark: SparkSession, lake: Lake, cfg: Config) -> dict[str, Any]:
-    """Compute ``observations`` and write it through ``lake``; returns sizes and churn rates."""
-    import time
-    t0 = time.time()
-    version = lake.write(build_observations(spark, lake, cfg), "observations")
-    row = lake.read("observations").agg(
-        F.count("*").alias("units"), F.avg("churn").alias("churn_rate"),
-        F.sum(F.when(F.col("split") == "test", 1).otherwise(0)).alias("test"),
-        F.sum(F.when(F.col("split") == "score", 1).otherwise(0)).alias("score")).first()
-    result = {"table": "observations", "version": version, "units": row["units"],
-              "churn_rate": row["churn_rate"], "train": row["units"] - row["test"] - row["score"],
-              "test": row["test"], "score": row["score"],
-              "variables": len(FEATURE_DOCS), "seconds": round(time.time() - t0, 2)}
-    print(f"features: observations v{version}: {result['units']:,} units ({result['train']:,} train, "
-          f"{result['test']:,} test, {result['score']:,} to score), churn rate {result['churn_rate']:.4f}, "
-          f"{result['variables']} variables, {result['seconds']:.1f} s")
-    return result
-
-
-def run_features_command(ctx) -> dict[str, Any]:
-    """``churn-spark features``: the CLI entry point (a :class:`churn_spark.app.cli.Context`)."""
-    return run_features_stage(ctx.spark, ctx.lake, ctx.cfg)

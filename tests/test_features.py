@@ -14,13 +14,14 @@ import pytest
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
+from churn_spark.app.context import Context
+from churn_spark.app.stages import features as features_stage
 from churn_spark.config import load_config
 from churn_spark.features import (
     FEATURE_DOCS,
     INPUT_TABLES,
     KEY_COLUMNS,
     observations_from_tables,
-    run_features_stage,
     split_column,
 )
 from churn_spark.lake.tables import Lake
@@ -34,7 +35,7 @@ def world(spark, tmp_path_factory):
     cfg = load_config(["local"], [f"run.warehouse={root}", "generate.preset=tiny", "generate.seed=11"])
     lake = Lake(spark, cfg)
     run_generate(spark, lake, cfg)
-    result = run_features_stage(spark, lake, cfg)
+    result = features_stage.run(Context(cfg, spark=spark, lake=lake))
     return cfg, lake, result
 
 

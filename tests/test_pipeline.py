@@ -61,7 +61,7 @@ def test_every_stage_wrote_its_tables(lake):
 
 
 def test_unit_concepts_carry_their_size_without_evaluating_the_join(lake):
-    from churn_spark.app.stages.common import labelled_units, with_concepts
+    from churn_spark.app.stages.units import labelled_units, with_concepts
     from churn_spark.linalg.vectors import vector_size
 
     units = with_concepts(lake, labelled_units(lake, "train"))

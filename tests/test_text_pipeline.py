@@ -11,13 +11,15 @@ import pandas as pd
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 
+from churn_spark.app.context import Context
+from churn_spark.app.stages import text as text_stage
 from churn_spark.config import load_config
 from churn_spark.lake.tables import Lake
 from churn_spark.synth.text import TOPICS, render_emails, render_emails_with_pii
 from churn_spark.text.aggregate import aggregate_unit_vectors, training_emails
 from churn_spark.text.cleaning import PII_TYPES, EmailCleaner, normalize_width_script_case
 from churn_spark.text.normalize import TermNormalizer
-from churn_spark.text.pipeline import build_text_stages, emails_to_terms, run_text_stage
+from churn_spark.text.pipeline import build_text_stages, emails_to_terms
 from churn_spark.text.review import review_terms
 from churn_spark.text.segment import ChineseSegmenter
 from churn_spark.text.weighting import LogTfIdf
@@ -125,7 +127,7 @@ def stage_run(spark, tmp_path_factory):
     email_schema = "email_id string, customer_id string, sent_at timestamp, subject string, body string"
     lake.write(spark.createDataFrame(emails, email_schema), "emails")
     lake.write(spark.createDataFrame(observations, OBSERVATION_SCHEMA), "observations")
-    result = run_text_stage(spark, lake, cfg)
+    result = text_stage.run(Context(cfg, spark=spark, lake=lake))
     windowed = _windowed_email_ids(emails, observations, cfg.text.window_days)
     return lake, result, pii, cfg, emails, observations, windowed
 

@@ -13,7 +13,6 @@ traceback. The thin spark-submit entry points in ``jobs/`` call :func:`main` wit
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
@@ -22,47 +21,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from churn_spark.config import Config, ConfigError, load_config
-
-
-@dataclass
-class Context:
-    """What a stage needs: the configuration, a Spark session and the table layer."""
-
-    cfg: Config
-    args: argparse.Namespace
-
-    def __post_init__(self) -> None:
-        self._spark = None
-        self._lake = None
-
-    @property
-    def spark(self):
-        if self._spark is None:
-            from churn_spark.session import get_spark
-            self._spark = get_spark(self.cfg)
-        return self._spark
-
-    @property
-    def lake(self):
-        if self._lake is None:
-            from churn_spark.lake.tables import Lake
-            self._lake = Lake(self.spark, self.cfg)
-        return self._lake
+from churn_spark.app import commands
+from churn_spark.app.context import Context
+from churn_spark.app.pipeline import ALL_STAGES
+from churn_spark.config import ConfigError, load_config
 
 
 @dataclass(frozen=True)
 class Command:
-    """A sub-command: ``target`` is ``module:function`` taking a :class:`Context`."""
+    """A sub-command: ``run`` does it, given the :class:`Context`; ``add_arguments`` adds its own options."""
 
     name: str
-    target: str
+    run: Callable[[Context], Any]
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-
-    def run(self, ctx: Context) -> Any:
-        module, function = self.target.split(":")
-        return getattr(importlib.import_module(module), function)(ctx)
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
@@ -114,32 +86,31 @@ def _own_data_args(p: argparse.ArgumentParser) -> None:
 
 def _stage_commands() -> list[Command]:
     """One command per pipeline stage: runs it alone and records it in pipeline_runs."""
-    from churn_spark.app.pipeline import ALL_STAGES
     extra_args = {"generate": _generate_args, "ingest": _ingest_args}
-    return [Command(stage.name, "churn_spark.app.pipeline:run_stage_command", stage.help, extra_args.get(stage.name))
+    return [Command(stage.name, commands.run_stage_command, stage.help, extra_args.get(stage.name))
             for stage in ALL_STAGES.values()]
 
 
 COMMANDS: list[Command] = [
-    Command("demo", "churn_spark.app.pipeline:run_demo_command",
+    Command("demo", commands.run_demo_command,
             "generate the paper-sized world, run every stage and print the result",
             _generated_pipeline_args),
-    Command("pipeline", "churn_spark.app.pipeline:run_generated_command",
+    Command("pipeline", commands.run_generated_command,
             "run the stages on generated data (resumes: stages that are up to date are skipped)",
             _generated_pipeline_args),
-    Command("run", "churn_spark.app.pipeline:run_own_data_command",
-            "run the whole pipeline on your own emails and observations (DATA_CONTRACT.md)", _own_data_args),
+    Command("run", commands.run_own_data_command,
+            "run the whole pipeline on your own emails and observations (docs/data_contract.md)", _own_data_args),
     *_stage_commands(),
-    Command("review-terms", "churn_spark.text.review:run_review_terms_command",
+    Command("review-terms", commands.run_review_terms_command,
             "print the top terms of the vocabulary for the manual check", _review_args),
-    Command("experiment", "churn_spark.app.experiment:run_experiment_command",
+    Command("experiment", commands.run_experiment_command,
             "run an experiment on the tables of a finished pipeline: add-non-emailers (paper Fig. 7)",
             lambda p: p.add_argument("name", choices=["add-non-emailers"], help="the experiment to run")),
-    Command("smoke", "churn_spark.app.smoke:run_smoke",
+    Command("smoke", commands.run_smoke,
             "write, read, overwrite and time-travel a table (checks Spark + Delta)"),
-    Command("sql", "churn_spark.lake.sql:run_sql_command",
+    Command("sql", commands.run_sql_command,
             "run SQL on the tables (database churn); without a query, an interactive shell", _sql_args),
-    Command("thrift", "churn_spark.lake.sql:run_thrift_command",
+    Command("thrift", commands.run_thrift_command,
             "serve the tables over JDBC/ODBC with Spark's Thrift server", _thrift_args),
 ]
 

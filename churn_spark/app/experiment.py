@@ -31,7 +31,11 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from churn_spark.app.stages.common import LABEL, SCORE_COLS, labelled_units, rank_by_probability, report_dir
+from churn_spark.app.artefacts import artefact_path, report_dir
+from churn_spark.app.context import Context
+from churn_spark.app.stages import Stage
+from churn_spark.app.stages.score import rank_by_probability
+from churn_spark.app.stages.units import LABEL, SCORE_COLS, labelled_units, selected_variables
 from churn_spark.evaluation.charts import save_chart
 
 TABLE = "non_emailer_experiment"
@@ -166,9 +170,8 @@ def format_table(rows: list[dict[str, Any]]) -> list[str]:
 # the command
 
 
-def run_add_non_emailers(ctx) -> dict[str, Any]:
+def run_add_non_emailers(ctx: Context) -> dict[str, Any]:
     """``churn-spark experiment add-non-emailers``: the Fig. 7 experiment on the warehouse's tables."""
-    from churn_spark.app.stages.common import artefact_path, selected_variables
     from churn_spark.modeling.encoding import MarketingEncoderModel
 
     cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
@@ -217,16 +220,9 @@ def _require_finished_pipeline(lake, encoder_path: str, load: Callable[[str], An
     return encoder
 
 
-# the one experiment so far; the CLI's ``experiment NAME`` dispatches through this table
-EXPERIMENTS: dict[str, str] = {"add-non-emailers": "run_add_non_emailers"}
+ADD_NON_EMAILERS = Stage("experiment add-non-emailers", run_add_non_emailers, inputs=REQUIRED_TABLES,
+                         outputs=(TABLE,), config=("experiment", "model", "evaluation", "run"),
+                         help=__doc__.splitlines()[0])
 
-
-def run_experiment_command(ctx) -> dict[str, Any]:
-    """``churn-spark experiment NAME``: run that experiment and record it in ``pipeline_runs``."""
-    from churn_spark.app.pipeline import Stage, run_stage
-
-    name = ctx.args.name
-    stage = Stage(f"experiment {name}", f"{__name__}:{EXPERIMENTS[name]}",
-                  inputs=REQUIRED_TABLES, outputs=(TABLE,),
-                  config=("experiment", "model", "evaluation", "run"), help=__doc__.splitlines()[0])
-    return run_stage(ctx, stage)
+#: The experiments ``churn-spark experiment NAME`` runs (each recorded in ``pipeline_runs`` like a stage).
+EXPERIMENTS: dict[str, Stage] = {"add-non-emailers": ADD_NON_EMAILERS}

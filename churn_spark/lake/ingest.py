@@ -671,6 +671,3 @@ def _reason_counts(rows: list[Any], rule_order: tuple[str, ...]) -> dict[str, in
     return dict(sorted(totals.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
-def run_ingest_command(ctx: Any) -> dict[str, Any]:
-    """``churn-spark ingest --emails PATH --observations PATH [--format ...]``."""
-    return ingest(ctx.spark, ctx.lake, ctx.cfg, ctx.args.emails, ctx.args.observations, ctx.args.format)

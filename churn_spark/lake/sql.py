@@ -14,8 +14,6 @@ Every table of the warehouse is queryable by name in the database ``run.database
 from __future__ import annotations
 
 import os
-import sys
-import threading
 import time
 
 from pyspark.sql import DataFrame, SparkSession
@@ -63,47 +61,6 @@ def _cell(value) -> str:
     return "NULL" if value is None else str(value)
 
 
-def _statements(text: str) -> list[str]:
-    return [s.strip() for s in text.split(";") if s.strip()]
-
-
-def run_sql_command(ctx) -> None:
-    """``churn-spark sql "SELECT ..."`` prints the result; without a query, an interactive shell."""
-    spark, lake, database = ctx.spark, ctx.lake, ctx.cfg.run.database
-    names = register_tables(spark, lake, database)
-    query = " ".join(ctx.args.query or [])
-    if query:
-        for statement in _statements(query):
-            print(format_rows(spark.sql(statement), ctx.args.limit))
-        return
-    _interactive(spark, database, names, ctx.args.limit)
-
-
-def _interactive(spark: SparkSession, database: str, names: list[str], limit: int) -> None:
-    try:
-        import readline  # noqa: F401  (line editing and history in input())
-    except ImportError:
-        pass
-    print(f"churn-spark SQL shell: {len(names)} tables in database {database}: {', '.join(names)}")
-    print("End statements with ';'. Ctrl-D quits.")
-    buffer = ""
-    while True:
-        try:
-            line = input("churn> " if not buffer else "   ...> ")
-        except EOFError:
-            print()
-            return
-        buffer += line + "\n"
-        if ";" not in line:
-            continue
-        for statement in _statements(buffer):
-            try:
-                print(format_rows(spark.sql(statement), limit))
-            except Exception as err:  # show the error and keep the shell alive
-                print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
-        buffer = ""
-
-
 def start_thrift_server(spark: SparkSession, host: str, port: int) -> None:
     """Start Spark's Thrift JDBC/ODBC server on ``host:port`` over this session."""
     spark.conf.set("hive.server2.thrift.bind.host", host)
@@ -111,23 +68,6 @@ def start_thrift_server(spark: SparkSession, host: str, port: int) -> None:
     jvm = spark.sparkContext._jvm
     jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
         spark._jsparkSession.sqlContext())
-
-
-def run_thrift_command(ctx) -> None:
-    """``churn-spark thrift``: serve the tables over JDBC until interrupted."""
-    spark, lake, database = ctx.spark, ctx.lake, ctx.cfg.run.database
-    names = register_tables(spark, lake, database)
-    host, port = ctx.args.host, ctx.args.port
-    start_thrift_server(spark, host, port)
-    print(f"thrift: serving {len(names)} tables of {lake.root} as {database}.<table>", flush=True)
-    print(f"thrift: jdbc:hive2://{host}:{port}/default  (e.g. beeline -u jdbc:hive2://{host}:{port}/default "
-          f"-e 'SELECT * FROM {database}.model_metrics')", flush=True)
-    stop = threading.Event()
-    try:
-        while not stop.wait(ctx.args.refresh_seconds):
-            register_tables(spark, lake, database)  # pick up new table versions
-    except KeyboardInterrupt:
-        pass
 
 
 def beeline_path() -> str:

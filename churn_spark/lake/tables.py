@@ -187,6 +187,7 @@ class Lake:
         self.backend = choice
         self._impl = _NativeBackend(self) if choice == "native" else _EmbeddedBackend(self)
         self._reads: dict[str, int] = {}
+        self._writes: dict[str, int] = {}
 
     # -- naming ------------------------------------------------------------------------
     def path(self, name: str) -> str:
@@ -199,9 +200,15 @@ class Lake:
         """Versions of the tables read through this lake so far."""
         return dict(self._reads)
 
+    @property
+    def written(self) -> dict[str, int]:
+        """Versions of the tables written through this lake since :meth:`reset_lineage`."""
+        return dict(self._writes)
+
     def reset_lineage(self) -> None:
-        """Forget the tables read so far (a new job step starts)."""
+        """Forget the tables read and written so far (a new job step starts)."""
         self._reads.clear()
+        self._writes.clear()
 
     # -- queries -----------------------------------------------------------------------
     def exists(self, name: str) -> bool:
@@ -258,7 +265,9 @@ class Lake:
         txn = uuid.uuid4().hex
         meta = _commit_metadata(self.run_id, inputs if inputs is not None else self.lineage, txn)
         self._impl.write(df, name, path, mode, partition_by, meta, txn)
-        return self._version_of(path, txn)
+        version = self._version_of(path, txn)
+        self._writes[name] = version
+        return version
 
     def _version_of(self, path: str, txn: str) -> int:
         """The version whose commit carries ``txn`` (other writers may have committed since)."""

@@ -234,8 +234,3 @@ def format_summary(result: dict[str, Any]) -> str:
     ])
 
 
-def run_generate_command(ctx) -> dict[str, Any]:
-    """``churn-spark generate``: the CLI entry point (a :class:`churn_spark.app.cli.Context`)."""
-    result = run_generate(ctx.spark, ctx.lake, ctx.cfg)
-    print(format_summary(result))
-    return result

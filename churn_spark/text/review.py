@@ -34,9 +34,3 @@ def review_terms(vocabulary_df: DataFrame, top_n: int = 100) -> str:
     return "\n".join(lines)
 
 
-def run_review_terms_command(ctx) -> str:
-    """CLI adapter (``churn-spark review-terms [--top N]``): prints the review of the ``vocabulary`` table."""
-    top_n = getattr(ctx.args, "top", None) or ctx.cfg.text.review_top_n
-    report = review_terms(ctx.lake.read("vocabulary"), top_n)
-    print(report)
-    return report
