@@ -25,7 +25,7 @@ window), ``churn``, ``split`` (seeded hash of ``unit_id``: 'test' with probabili
 ``run.test_share``), then the variables of :data:`FEATURE_DOCS` (numbers, booleans, strings).
 No personal data (names, phones, addresses) is carried over.
 
-The generator (:mod:`churn_spark.synth.world.history_features`) computes the same variables
+The generator (:func:`churn_spark.synth.world_history.history_features`) computes the same variables
 with numpy for its churn mechanism; ``tests/test_features.py`` checks that both agree.
 """
 

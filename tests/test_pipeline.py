@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,14 @@ def warehouse(spark, tmp_path_factory):
 @pytest.fixture
 def lake(spark, warehouse):
     return Lake(spark, root=warehouse)
+
+
+@pytest.fixture
+def own_warehouse(spark, warehouse, tmp_path):
+    """A copy of the module's finished warehouse, for a test that changes it (the others keep theirs as built)."""
+    root = str(tmp_path / "wh")
+    shutil.copytree(warehouse, root)
+    return root, Lake(spark, root=root)
 
 
 def test_every_stage_wrote_its_tables(lake):
@@ -137,7 +146,8 @@ def test_rerun_skips_up_to_date_stages_and_changes_nothing(lake, warehouse, caps
     assert {t: lake.version(t) for t in versions} == versions
 
 
-def test_a_changed_setting_reruns_only_what_depends_on_it(lake, warehouse, capsys):
+def test_a_changed_setting_reruns_only_what_depends_on_it(own_warehouse, capsys):
+    warehouse, lake = own_warehouse
     before = {t: lake.version(t) for t in ("observations", "doc_vectors", "model_metrics")}
     assert main(["pipeline", "--preset", "tiny", "--warehouse", warehouse, *FAST,
                  "--conf", "evaluation.curve_points=100"]) == 0
@@ -149,12 +159,13 @@ def test_a_changed_setting_reruns_only_what_depends_on_it(lake, warehouse, capsy
     assert lake.read("roc_curve").groupBy("model").count().first()[1] == 101
 
 
-def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, lake, warehouse, tmp_path):
+def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, own_warehouse, tmp_path):
     """Kill a run in the middle of the text stage, then run the same command again.
 
     A changed text setting makes the text stage and everything after it out of date; the
     killed run must leave every table at its previous version, the re-run must finish it.
     """
+    warehouse, lake = own_warehouse
     command = [sys.executable, "-m", "churn_spark.app.cli", "pipeline", "--preset", "tiny", "--warehouse", warehouse,
                *FAST, "--conf", "text.min_term_count=4"]
     tables = ("email_terms", "vocabulary", "doc_vectors", "unit_concepts", "churn_scores")
@@ -197,9 +208,9 @@ def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, lak
             not os.listdir(os.path.join(warehouse, table, "_staging")), table
 
 
-def test_experiment_add_non_emailers_refits_the_structured_model_on_nested_samples(lake, warehouse, tmp_path,
-                                                                                 capsys):
+def test_experiment_add_non_emailers_refits_the_structured_model_on_nested_samples(own_warehouse, tmp_path, capsys):
     """Fig. 7: n = 0 is the structured model again; 100000 is clipped to the units without emails."""
+    warehouse, lake = own_warehouse
     empty = str(tmp_path / "empty")
     assert main(["experiment", "add-non-emailers", "--warehouse", empty, *FAST]) == 1
     assert "run the pipeline first" in capsys.readouterr().err
