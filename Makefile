@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q tests
 
 bench: $(STAMP)
-	$(PY) -m bench.pipeline $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 # an interactive SQL shell over the tables of $(WAREHOUSE) (database churn)
 WAREHOUSE ?= warehouse

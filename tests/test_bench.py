@@ -1,7 +1,11 @@
-"""The single-machine reference of ``make bench``: its weighting, vocabulary, window and encoding
-steps against hand computations and the pipeline's own rules (no Spark needed)."""
+"""The benchmarks' own logic: the single-machine reference of ``make bench`` (its weighting, vocabulary,
+window and encoding steps against hand computations and the pipeline's own rules, no Spark needed) and
+the SVD comparison on the tiny world's LSI matrix."""
 
 from __future__ import annotations
+
+import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -9,13 +13,34 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
-from bench.pipeline import encode_marketing, kept_terms, paper_weights, parse_size, window_pairs
+from bench.common import parse_size, read_table
+from bench.reference import encode_marketing, kept_terms, paper_weights, window_pairs
+from bench.svd import METHODS, compare_on_lake, markdown_table
+from churn_spark.lake.tables import Lake
 from churn_spark.text.weighting import build_vocabulary
 
 
 def test_parse_size():
-    assert [parse_size(s) for s in ("20k", "100K", "1M", "5m", "1.5M", "7000")] == [
-        20_000, 100_000, 1_000_000, 5_000_000, 1_500_000, 7_000]
+    assert [parse_size(s) for s in ("20k", "100K", "1M", "5m", "1.5M", "7000", 3000)] == [
+        20_000, 100_000, 1_000_000, 5_000_000, 1_500_000, 7_000, 3_000]
+
+
+@pytest.mark.parametrize("module", ["pipeline", "svd", "kselect", "text", "generate", "synth_text"])
+def test_every_benchmark_imports_and_parses_its_options(module, capsys):
+    """``python -m bench.<module> --help``: the churn_spark names each benchmark uses still exist."""
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module(f"bench.{module}").main(["--help"])
+    assert exit_.value.code == 0 and "usage: python -m bench" in capsys.readouterr().out
+
+
+def test_memory_sample_finds_this_process():
+    from bench.processes import memory_sample, process_tree_cpu
+
+    sample = memory_sample()
+    assert set(sample) == {"jvm_mib", "python_workers_mib", "driver_python_mib", "reference_mib"}
+    assert sample["driver_python_mib"] > 0 and process_tree_cpu(os.getpid()) > 0
 
 
 def test_paper_weights_match_a_hand_computation():
@@ -72,7 +97,7 @@ def test_encode_marketing_imputes_training_medians_and_codes_levels():
 
 
 # ---------------------------------------------------------------------------------------
-# the SVD methods side by side (bench.svd_methods) on the tiny world's LSI matrix
+# the SVD methods side by side (bench.svd) on the tiny world's LSI matrix
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +112,6 @@ def lsi_warehouse(spark, tmp_path_factory):
 
 
 def test_svd_comparison_scores_every_method_against_scipy(spark, cfg, lsi_warehouse):
-    import json
-
-    from bench.pipeline import read_table
-    from bench.svd_methods import METHODS, compare_on_lake, markdown_table
-    from churn_spark.lake.tables import Lake
-
     comparison = compare_on_lake(spark, Lake(spark, cfg, root=lsi_warehouse), cfg, k=10)
     runs = {r["method"]: r for r in comparison["runs"]}
     assert set(runs) == set(METHODS)

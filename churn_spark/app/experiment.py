@@ -33,10 +33,10 @@ from pyspark.sql import functions as F
 
 from churn_spark.app.artefacts import artefact_path, report_dir
 from churn_spark.app.context import Context
+from churn_spark.app.report import save_chart
 from churn_spark.app.stages import Stage
 from churn_spark.app.stages.score import rank_by_probability
 from churn_spark.app.stages.units import LABEL, SCORE_COLS, labelled_units, selected_variables
-from churn_spark.evaluation.charts import save_chart
 
 TABLE = "non_emailer_experiment"
 CHART = "fig7_non_emailers.png"

@@ -23,8 +23,8 @@ TABLES = ("model_metrics", "roc_curve", "lift_curve", "decile_lift", "delong_tes
 
 def run(ctx: Context) -> dict[str, Any]:
     """Test-set AUC with CI, DeLong, lift, curves; the report and summary.json."""
+    from churn_spark.app.report import write_report
     from churn_spark.evaluation.metrics import evaluate
-    from churn_spark.evaluation.report import write_report
     from churn_spark.modeling.kselect import summarize_k
 
     cfg, lake, ec, spark = ctx.cfg, ctx.lake, ctx.cfg.evaluation, ctx.spark

@@ -17,7 +17,7 @@ from churn_spark.app.stages.units import CONCEPTS, LABEL, encoded, labelled_unit
 
 def run(ctx: Context) -> dict[str, Any]:
     """Cross-validate the logistic model on the selected variables + the first k concepts, for every k."""
-    from churn_spark.evaluation.charts import plot_k_selection
+    from churn_spark.app.report import plot_k_selection
     from churn_spark.lsi import LatentSemanticIndexingModel
     from churn_spark.modeling.kselect import select_k
 

@@ -6,7 +6,7 @@ emails per second overall (rows of the emails table / total seconds). To show wh
 goes it also times, in this process on one core, the two Python parts for one block: the
 simulation (numpy) and the text rendering (``render_emails``).
 
-    .venv/bin/python bench/bench_generate.py --emails 100000 --out /tmp/bench_generate
+    .venv/bin/python -m bench.generate --emails 100000 --out /tmp/bench_generate
 
 Not part of the tests.
 """
@@ -14,17 +14,19 @@ Not part of the tests.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from bench.common import write_json
 from churn_spark.config import load_config
 from churn_spark.lake.tables import Lake
+from churn_spark.session import get_spark
 from churn_spark.synth.generate import render_block_emails, run_generate
 from churn_spark.synth.presets import preset_params
 from churn_spark.synth.world import simulate_block
@@ -59,14 +61,13 @@ def run(spark: SparkSession, emails: int, out: str, seed: int = 7) -> dict[str, 
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--emails", type=int, default=100_000,
                         help="scale preset size (emails in the units' last terms)")
     parser.add_argument("--out", default="/tmp/bench_generate", help="warehouse folder (deleted first)")
     parser.add_argument("--json", help="also write the result to this JSON file")
-    args = parser.parse_args()
-    from churn_spark.session import get_spark
+    args = parser.parse_args(argv)
     spark = get_spark(load_config(["local"]))
     result = run(spark, args.emails, args.out)
     total = result["seconds"]["total"]
@@ -83,8 +84,9 @@ def main() -> None:
           f"{prof['simulate_us_per_email']:.0f} us/email, text rendering "
           f"{prof['render_us_per_email']:.0f} us/email")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+        write_json(args.json, result)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Speed and Table-2 lengths of the synthetic email writer (churn_spark.synth.text).
 
-    .venv/bin/python bench/bench_synth_text.py [--emails 50000] [--sample 2000] [--seed 0]
+    .venv/bin/python -m bench.synth_text [--emails 50000] [--sample 2000] [--seed 0]
 
 Prints emails/s of ``render_emails`` on one core (table building excluded, reported apart),
 the Traditional share, and the paper's Table 2 statistics measured with jieba (plus the
@@ -10,6 +10,7 @@ project's user dictionary) on a sample.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -21,13 +22,13 @@ from churn_spark.synth import text
 USER_DICT = Path(__file__).resolve().parents[1] / "conf" / "dict" / "user_dict.txt"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.synth_text", description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=50_000)
     parser.add_argument("--sample", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--alpha", type=float, default=0.3, help="Dirichlet concentration of the mixes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     started = time.perf_counter()
     text.render_emails(np.full((1, len(text.TOPICS)), 1 / len(text.TOPICS)), np.random.default_rng(0))
@@ -52,7 +53,8 @@ def main() -> None:
     for key, value in stats.items():
         target = f"  (paper train: {paper[key]})" if key in paper else ""
         print(f"  {key:30s} {value:8.2f}{target}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

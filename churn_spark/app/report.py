@@ -1,10 +1,10 @@
-"""The run report: ``report.md`` (tables and charts next to the paper's numbers) and ``summary.json``.
+"""The run report: ``report.md`` (tables and charts next to the paper's numbers), ``summary.json``, the charts.
 
 Inputs are plain lists of row dicts, as produced by :mod:`churn_spark.modeling.selection`,
 :mod:`churn_spark.modeling.churn_model` and :mod:`churn_spark.evaluation.metrics` (or read back from their
 tables), so the pipeline can call :func:`write_report` from whatever it holds.
 
-``summary.json`` follows DATA_CONTRACT.md::
+``summary.json`` follows the data contract (``docs/data_contract.md``)::
 
     {"n_train", "n_test", "k",
      "models": {"structured": {"auc", "top_decile_lift", "variables"},
@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from churn_spark.evaluation.charts import plot_k_selection, plot_lift, plot_roc
 from churn_spark.modeling.kselect import KSelection
 
 STRUCTURED = "structured"
@@ -223,3 +222,92 @@ def _markdown(n_train: int, n_test: int, k: int, selection: Sequence[Mapping[str
                       f"| {_num(r['wald_chi2'], 2)} | {_p(r['p_value'])} |"
                       for r in coefficients if r["model"] == model]
     return lines
+
+
+# ---------------------------------------------------------------------------------------
+# the charts: ROC (Fig. 5), cumulative lift (Fig. 6), CV AUC by k (Fig. 4), as PNG files (matplotlib, Agg)
+
+
+def _by_model(rows: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for r in rows:
+        xs, ys = curves.setdefault(r["model"], ([], []))
+        xs.append(r["x"])
+        ys.append(r["y"])
+    return curves
+
+
+def plot_roc(roc_rows: list[dict[str, Any]], path: str | Path,
+             aucs: Mapping[str, float] | None = None) -> Path:
+    """ROC curves of all models with the diagonal (the paper's Fig. 5), as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for model, (xs, ys) in _by_model(roc_rows).items():
+        label = f"{model} (AUC {aucs[model]:.4f})" if aucs and model in aucs else model
+        ax.plot(xs, ys, label=label)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="random")
+    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (sensitivity)",
+           xlim=(0, 1), ylim=(0, 1), title="ROC on the test set")
+    ax.legend(loc="lower right")
+    return save_chart(fig, path)
+
+
+def plot_lift(lift_rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Cumulative lift curves of all models (the paper's Fig. 6), as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for model, (xs, ys) in _by_model(lift_rows).items():
+        ax.plot([100 * x for x in xs], ys, label=model)
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="random")
+    ax.set(xlabel="% of customers targeted (highest churn probability first)", ylabel="cumulative lift",
+           xlim=(0, 100), title="Cumulative lift on the test set")
+    ax.legend(loc="upper right")
+    return save_chart(fig, path)
+
+
+def plot_k_selection(selection: KSelection, path_png: str, title: str | None = None) -> str:
+    """Fig. 4: mean CV AUC ± 1 standard error against k, the chosen k marked. Returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ks = [s.k for s in selection.scores]
+    means = [s.mean_auc for s in selection.scores]
+    ses = [s.se_auc for s in selection.scores]
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)  # Agg canvas: no display needed
+    ax = fig.add_subplot(1, 1, 1)
+    ax.errorbar(ks, means, yerr=ses, marker="o", markersize=4, capsize=3, label="mean AUC ± 1 s.e.")
+    chosen_mean = next(s.mean_auc for s in selection.scores if s.k == selection.chosen_k)
+    ax.axvline(selection.chosen_k, color="tab:red", linestyle="--", linewidth=1)
+    ax.plot(
+        [selection.chosen_k],
+        [chosen_mean],
+        marker="*",
+        markersize=14,
+        color="tab:red",
+        label=f"chosen k = {selection.chosen_k} ({selection.rule})",
+    )
+    ax.set_xlabel("number of concepts k")
+    ax.set_ylabel(f"{selection.folds}-fold CV AUC")
+    ax.set_title(title or "Choosing the number of LSI concepts")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path_png, dpi=120)
+    return path_png
+def save_chart(fig: Any, path: str | Path) -> Path:
+    """Save a matplotlib figure as a PNG at ``path`` (folders created) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

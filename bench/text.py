@@ -17,7 +17,7 @@ The Python workers are warmed up first (dictionaries loaded); that one-off cost 
 is reported apart. The machine's load average is recorded: on a shared machine every figure
 is a wall-clock figure.
 
-    .venv/bin/python bench/bench_text.py --sizes 10k 100k 1M --backends jieba rjieba \\
+    .venv/bin/python -m bench.text --sizes 10k 100k 1M --backends jieba rjieba \\
         --jieba-max 10k --out bench/results_text.json
 
 Results go to ``--out`` as JSON and are printed as a Markdown table. Not part of the tests.
@@ -28,7 +28,6 @@ sizes above ``--max-distinct`` repeat the distinct emails under new ids.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -42,6 +41,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from bench.common import parse_size, timed, write_json
+from bench.processes import process_tree_cpu
 from churn_spark.config import Config, load_config
 from churn_spark.text.aggregate import aggregate_unit_vectors
 from churn_spark.text.cleaning import clean_email
@@ -52,14 +53,6 @@ EMAIL_SCHEMA = T.StructType([
     T.StructField("sent_at", T.TimestampType()), T.StructField("subject", T.StringType()),
     T.StructField("body", T.StringType())])
 BLOCK = 2_000  # emails rendered per generator task
-
-
-def parse_size(label: str | int) -> int:
-    if isinstance(label, int):
-        return label
-    label = label.strip().lower()
-    factor = {"k": 1_000, "m": 1_000_000}.get(label[-1], 1)
-    return int(float(label[:-1] if factor > 1 else label) * factor)
 
 
 def _render_blocks(seed: int):
@@ -113,12 +106,6 @@ def observations_for(emails: DataFrame) -> DataFrame:
                     (F.abs(F.xxhash64("customer_id")) % 5 == 0).cast("int").alias("churn")))
 
 
-def _timed(fn):
-    started = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - started
-
-
 def _noop(df: DataFrame) -> None:
     df.write.format("noop").mode("overwrite").save()
 
@@ -167,39 +154,10 @@ def backend_agreement(emails: list[tuple[str, str]], overrides: tuple[str, ...] 
             "token_agreement": sum((ref & fast).values()) / max(sum(ref.values()), sum(fast.values()))}
 
 
-def process_tree_cpu(root_pid: int) -> float:
-    """CPU seconds used so far by ``root_pid`` and all its descendants (Linux ``/proc``).
-
-    Live processes' own time plus the time of their reaped children (``cutime``), so that
-    Python workers that have exited are counted once.
-    """
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = sum(int(x) for x in fields[11:15]) / tick
-    total, stack = 0.0, [root_pid]
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
-    while stack:
-        pid = stack.pop()
-        total += times.get(pid, 0.0)
-        stack.extend(children.get(pid, []))
-    return total
-
-
 def _python_crossings(df: DataFrame) -> int:
     plan = df._jdf.queryExecution().executedPlan().toString()
-    return plan.count("ArrowEvalPython") + plan.count("MapInPandas") + plan.count("PythonMapInArrow")
+    # Spark 4.2 names the node MapInArrow (PythonMapInArrow before): the substring counts either once
+    return plan.count("ArrowEvalPython") + plan.count("MapInPandas") + plan.count("MapInArrow")
 
 
 def run(spark: SparkSession, sizes: list, out: str = "bench/results_text.json", *,
@@ -217,7 +175,7 @@ def run(spark: SparkSession, sizes: list, out: str = "bench/results_text.json", 
     def measured(action) -> tuple[float, float]:
         """(wall seconds, CPU seconds of the Spark JVM and its Python workers) of ``action``."""
         cpu = process_tree_cpu(jvm_pid)
-        _, wall = _timed(action)
+        _, wall = timed(action)
         return wall, process_tree_cpu(jvm_pid) - cpu
 
     results: dict = {"machine": {"cores": cores, "python": platform.python_version(), "spark": spark.version,
@@ -237,7 +195,7 @@ def run(spark: SparkSession, sizes: list, out: str = "bench/results_text.json", 
             # warm-up: every Python worker loads its dictionaries once
             warm = emails_to_terms(emails.limit(200 * partitions).repartition(partitions),
                                    stages.cleaner, stages.segmenter, stages.normalizer)
-            _, entry["warmup_seconds"] = _timed(lambda warm=warm: _noop(warm))
+            _, entry["warmup_seconds"] = timed(lambda warm=warm: _noop(warm))
 
             terms_path = os.path.join(cache, f"terms_{backend}_{n}")
             fused = emails_to_terms(spread, stages.cleaner, stages.segmenter, stages.normalizer)
@@ -245,12 +203,12 @@ def run(spark: SparkSession, sizes: list, out: str = "bench/results_text.json", 
             entry["segment_seconds"], entry["segment_cpu_seconds"] = measured(
                 lambda fused=fused, path=terms_path: fused.write.mode("overwrite").parquet(path))
             terms = spark.read.parquet(terms_path)
-            model, entry["fit_seconds"] = _timed(lambda terms=terms, w=stages.weighting: w.fit(terms))
+            model, entry["fit_seconds"] = timed(lambda terms=terms, w=stages.weighting: w.fit(terms))
             entry["vocabulary_size"] = model.vocabulary_size
             weighed = model.transform(terms)
-            _, entry["transform_seconds"] = _timed(lambda df=weighed: _noop(df))
+            _, entry["transform_seconds"] = timed(lambda df=weighed: _noop(df))
             units = aggregate_unit_vectors(model.transform(terms), observations_for(terms), 365)
-            _, entry["aggregate_seconds"] = _timed(lambda units=units: _noop(units))
+            _, entry["aggregate_seconds"] = timed(lambda units=units: _noop(units))
             entry["units"] = observations_for(terms).count()
 
             # the sample comes from the distinct emails (a repeated corpus would warm rjieba's memo)
@@ -273,16 +231,16 @@ def run(spark: SparkSession, sizes: list, out: str = "bench/results_text.json", 
                     lambda df=staged_df, path=staged_path: df.write.mode("overwrite").parquet(path))
                 grouped = aggregate_unit_vectors(model.transform(terms), observations_for(terms), 365,
                                                  method="grouped")
-                _, entry["aggregate_grouped_seconds"] = _timed(lambda df=grouped: _noop(df))
+                _, entry["aggregate_grouped_seconds"] = timed(lambda df=grouped: _noop(df))
             results["runs"].append(entry)
-            _write(results, out)
+            write_json(out, results)
             print(_row(entry), file=sys.stderr)
     if set(backends) == {"jieba", "rjieba"} and sizes:
         sample = corpus(spark, parse_size(sizes[0]), seed, cache, max_distinct).limit(plain_max).collect()
         results["agreement"] = backend_agreement([(r.subject, r.body) for r in sample], overrides)
         print(f"rjieba vs jieba: {results['agreement']}", file=sys.stderr)
     results["machine"]["load_average_end"] = os.getloadavg()
-    _write(results, out)
+    write_json(out, results)
     print(markdown(results))
     return results
 
@@ -293,12 +251,6 @@ def bench_config(overrides: list[str]) -> Config:
     missing = [f"text.{k}=" for k in ("user_dict", "synonyms", "stopwords", "exclusions")
                if cfg.path(f"text.{k}") and not os.path.exists(cfg.path(f"text.{k}"))]
     return load_config(["local"], [*overrides, *missing])
-
-
-def _write(results: dict, out: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w", encoding="utf-8") as fh:
-        json.dump(results, fh, indent=2)
 
 
 def _row(e: dict) -> str:
@@ -339,7 +291,7 @@ def markdown(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from churn_spark.session import get_spark
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.text", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["10k", "100k"])
     parser.add_argument("--backends", nargs="+", default=["jieba", "rjieba"], choices=["jieba", "rjieba"])
     parser.add_argument("--jieba-max", default="10k", help="largest size run with the (slow) jieba backend")
