@@ -36,7 +36,7 @@ Two methods, one result type:
   per unit.
 
   Choice of the shape, measured on synthetic unit-by-term matrices with the flat spectra of
-  text (``bench/bench_svd.py``), relative error of ``s_200`` at k = 200 on 68,000 x 30,000:
+  text (``python -m bench.svd``), relative error of ``s_200`` at k = 200 on 68,000 x 30,000:
   plain subspace iteration (only the last block kept) needed width 400 and 9 passes for
   6e-4 on a smaller matrix; for block Krylov, narrow blocks and more passes beat wide
   blocks at the same dimension m (hence the same flops): m = 800 in 8 blocks of 100 ->

@@ -23,7 +23,7 @@ Backends (``backend`` param, config ``text.segmenter``):
   dictionary DAG; runs of characters the dictionary does not know are then tagged exactly
   as ``posseg`` does (its HMM over runs of single characters, memoised per run) and known
   words get their tag from jieba's word->tag table. The agreement with ``jieba`` on the
-  generated corpus is measured by ``tests/test_text_segment.py`` and ``bench/bench_text.py``;
+  generated corpus is measured by ``tests/test_text_segment.py`` and ``python -m bench.text``;
   it is the pipeline's default (``conf/pipeline.yaml``) because it is ~15x faster.
   ``terms()`` fuses that tagging with the filter: one ``cut`` per text, and the decision per
   dictionary word and the kept words per buffer cached (bounded), so it returns the filter
