@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from churn_spark import cluster
+from churn_spark.app import cluster
 from churn_spark.app.pipeline import GENERATED_PIPELINE, RUNS_TABLE
 from churn_spark.lake.tables import Lake
 
