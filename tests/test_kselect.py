@@ -12,15 +12,15 @@ from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from churn_spark.app.report import plot_k_selection
 from churn_spark.evaluation.auc import auc_by_group
-from churn_spark.evaluation.charts import plot_k_selection
 from churn_spark.modeling.kselect import (
     ConceptSlicer,
     KSelection,
-    newton_cv_fits,
     select_k,
     summarize_k,
 )
+from churn_spark.modeling.newton_cv import newton_cv_fits
 
 
 def test_summarize_k_one_se_picks_the_smallest_k_within_one_standard_error_of_the_best():
@@ -176,16 +176,16 @@ def test_newton_keeps_an_exact_information_near_the_optimum_and_reaches_the_same
         spark, lsi_like_units, monkeypatch, caplog):
     """Near its optimum a model sums X'WX once over all its rows and keeps it: later passes sum
     only ℓ and U. The fixed point is unchanged; the step is exact again, so it converges in fewer passes."""
-    from churn_spark.modeling import kselect
+    from churn_spark.modeling import newton_cv
 
     marketing, concepts, churn, folds = lsi_like_units
     names = ["tenure", "flag", "count", "noise"]
     rows = [(*map(float, marketing[i]), concepts[i].tolist(), int(churn[i]), int(folds[i])) for i in range(len(churn))]
     frame = spark.createDataFrame(rows, [*names, "concepts", "churn", "fold"])
     with monkeypatch.context() as patch:
-        patch.setattr(kselect, "_KEEP_INFORMATION_BELOW", 0.0)  # never kept: a subsampled X'WX every pass
+        patch.setattr(newton_cv, "_KEEP_INFORMATION_BELOW", 0.0)  # never kept: a subsampled X'WX every pass
         always = newton_cv_fits(frame, names, "concepts", "churn", "fold", [2, 10], 3, information_rows=750)
-    with caplog.at_level(logging.INFO, logger="churn_spark.modeling.kselect"):
+    with caplog.at_level(logging.INFO, logger="churn_spark.modeling.newton_cv"):
         kept = newton_cv_fits(frame, names, "concepts", "churn", "fold", [2, 10], 3, information_rows=750)
     for a, b in zip(always, kept, strict=True):
         assert a.converged and b.converged and (a.k, a.fold) == (b.k, b.fold)

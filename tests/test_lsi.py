@@ -13,6 +13,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql.types import IntegerType, StructField, StructType
 
+from churn_spark.linalg.vectors import arrow_vectors_to_csr, csr_to_arrow_vectors
 from churn_spark.lsi import (
     LatentSemanticIndexing,
     LatentSemanticIndexingModel,
@@ -20,13 +21,7 @@ from churn_spark.lsi import (
     terms_frame,
     unit_concepts_frame,
 )
-from churn_spark.lsi.svd import (
-    arrow_vectors_to_csr,
-    block_krylov_svd,
-    compute_svd,
-    csr_to_arrow_vectors,
-    fix_signs,
-)
+from churn_spark.lsi.svd import block_krylov_svd, compute_svd, fix_signs
 from churn_spark.modeling.kselect import ConceptSlicer
 
 
@@ -281,7 +276,7 @@ def test_k_search_and_models_from_term_vectors_equal_those_from_stored_loadings(
     from pyspark.sql import functions as F
 
     from churn_spark.modeling.churn_model import fit_churn_models
-    from churn_spark.modeling.kselect import newton_cv_fits
+    from churn_spark.modeling.newton_cv import newton_cv_fits
 
     matrix, frame = sparse_case
     model = LatentSemanticIndexing(inputCol="v", outputCol="c", k=6).fit(frame)

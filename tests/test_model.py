@@ -12,6 +12,7 @@ from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 from sklearn.linear_model import LogisticRegression
 
+from churn_spark.linalg.logistic import fit_logistic
 from churn_spark.modeling.churn_model import (
     STRUCTURED,
     STRUCTURED_TEXT,
@@ -23,7 +24,6 @@ from churn_spark.modeling.churn_model import (
     fit_churn_models,
     score,
 )
-from churn_spark.modeling.selection import fit_logistic
 
 VARIABLES = ["tenure", "monetary", "is_x1"]
 K = 4

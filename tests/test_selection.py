@@ -9,7 +9,8 @@ import statsmodels.api as sm
 from scipy.stats import chi2 as chi2_dist
 from sklearn.linear_model import LogisticRegression
 
-from churn_spark.modeling.selection import fit_logistic, forward_select
+from churn_spark.linalg.logistic import fit_logistic
+from churn_spark.modeling.selection import forward_select
 
 CANDIDATES = ["x_strong", "money", "small", "is_x1", "noise_a", "noise_b", "constant", "combo", "leak"]
 

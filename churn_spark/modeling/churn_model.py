@@ -8,7 +8,7 @@ Both are maximum-likelihood logistic regressions fitted on the training units::
 * ``structured_text`` -- the same variables plus the first ``k`` LSI concept loadings ``c``.
 
 :class:`ChurnLogisticRegression` (Estimator) fits ``(b0, b, g)`` with the distributed
-Newton-Raphson of :func:`churn_spark.modeling.selection.fit_logistic`: per iteration one pass over
+Newton-Raphson of :func:`churn_spark.linalg.logistic.fit_logistic`: per iteration one pass over
 the data sums the gradient ``U = X'(y - p)`` and the information ``I = X' diag(p(1-p)) X``
 per partition, and the driver takes the step ``beta <- beta + I^-1 U`` (step halving if the
 log-likelihood drops) until the largest step on the standardised coefficients is below
@@ -44,9 +44,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from churn_spark.linalg.logistic import LogisticFit, fit_logistic, fit_logistic_models
 from churn_spark.linalg.vectors import vector_size
 from churn_spark.lsi import LatentSemanticIndexingModel
-from churn_spark.modeling.selection import LogisticFit, fit_logistic, fit_logistic_models
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +115,12 @@ class ChurnLogisticRegression(Estimator, _ChurnLogisticParams, DefaultParamsRead
         return self._set(**self._input_kwargs)
 
     def _fit(self, dataset: DataFrame) -> ChurnLogisticModel:
-        flat, arrays = self._design(dataset)
+        flat, arrays = self.training_frame(dataset)
         fit = fit_logistic(flat, self.getOrDefault("inputCols"), self.getOrDefault("labelCol"),
                            max_iter=self.getOrDefault("maxIter"), tol=self.getOrDefault("tol"), arrays=arrays)
-        return self._model_from(fit)
+        return self.fitted_model(fit)
 
-    def _design(self, dataset: DataFrame) -> tuple[DataFrame, dict[str, list[str]]]:
+    def training_frame(self, dataset: DataFrame) -> tuple[DataFrame, dict[str, list[str]]]:
         """The label, the inputs and the first ``k`` concepts as one array column ``_concepts``; and
         ``{"_concepts": names of its entries}`` (as in the coefficient tables), empty for k = 0."""
         inputs = list(self.getOrDefault("inputCols"))
@@ -135,8 +135,9 @@ class ChurnLogisticRegression(Estimator, _ChurnLogisticParams, DefaultParamsRead
         return (dataset.select(*columns, F.slice(loadings, 1, k).alias("_concepts")),
                 {"_concepts": concept_names(k)})
 
-    def _model_from(self, fit: LogisticFit) -> ChurnLogisticModel:
-        """The fitted Transformer (with this estimator's params and the fit as its summary)."""
+    def fitted_model(self, fit: LogisticFit) -> ChurnLogisticModel:
+        """The Transformer of ``fit`` (a fit of :meth:`training_frame`), with this estimator's params and
+        the fit as its summary."""
         if not fit.converged:
             log.warning("churn logistic regression did not converge: %s", fit.message)
         model = ChurnLogisticModel(intercept=float(fit.coef[0]), coefficients=[float(b) for b in fit.coef[1:]],
@@ -237,7 +238,7 @@ def fit_churn_models(train: DataFrame, variables: list[str], label_col: str = "c
     """The paper's two models, ``structured`` (``variables``) and ``structured_text`` (plus the
     first ``k`` concepts), from one read of ``train``: the same fits as two
     :func:`fit_churn_model` calls, but the training rows are joined, converted and cached once
-    (:func:`churn_spark.modeling.selection.fit_logistic_models`).
+    (:func:`churn_spark.linalg.logistic.fit_logistic_models`).
 
     With ``fold_in`` (the LSI model), ``train`` holds the term vectors (the model's ``inputCol``)
     instead of the concepts: the first ``k`` concepts are their fold-in, formed where the
@@ -251,7 +252,7 @@ def fit_churn_models(train: DataFrame, variables: list[str], label_col: str = "c
     names = list(variables) + concept_names(k)
     subsets = {STRUCTURED: list(variables), STRUCTURED_TEXT: names}
     if fold_in is None:
-        flat, arrays = text._design(train)
+        flat, arrays = text.training_frame(train)
         fits = fit_logistic_models(flat, list(variables), label_col, subsets, max_iter=max_iter, tol=tol,
                                    arrays=arrays)
     else:
@@ -259,8 +260,8 @@ def fit_churn_models(train: DataFrame, variables: list[str], label_col: str = "c
         flat = train.select(F.col(label_col), *[F.col(c) for c in variables], F.col(terms))
         fits = fit_logistic_models(flat, list(variables), label_col, subsets, max_iter=max_iter, tol=tol,
                                    projected={terms: (fold_in.fold_in_projection(k), concept_names(k))})
-    return {STRUCTURED: _churn_model(STRUCTURED, structured._model_from(fits[STRUCTURED]), variables, 0),
-            STRUCTURED_TEXT: _churn_model(STRUCTURED_TEXT, text._model_from(fits[STRUCTURED_TEXT]), variables, k)}
+    return {STRUCTURED: _churn_model(STRUCTURED, structured.fitted_model(fits[STRUCTURED]), variables, 0),
+            STRUCTURED_TEXT: _churn_model(STRUCTURED_TEXT, text.fitted_model(fits[STRUCTURED_TEXT]), variables, k)}
 
 
 def _estimator(variables: list[str], label_col: str, concepts_col: str | None, k: int, max_iter: int,
