@@ -229,9 +229,6 @@ def run(spark: SparkSession, sizes: list, out: str = "bench/results_text.json", 
                 staged_path = terms_path + "_staged"
                 entry["staged_segment_seconds"], entry["staged_segment_cpu_seconds"] = measured(
                     lambda df=staged_df, path=staged_path: df.write.mode("overwrite").parquet(path))
-                grouped = aggregate_unit_vectors(model.transform(terms), observations_for(terms), 365,
-                                                 method="grouped")
-                _, entry["aggregate_grouped_seconds"] = timed(lambda df=grouped: _noop(df))
             results["runs"].append(entry)
             write_json(out, results)
             print(_row(entry), file=sys.stderr)
@@ -258,14 +255,13 @@ def _row(e: dict) -> str:
     staged = (f"{e['staged_segment_seconds']:.1f} ({e['staged_python_crossings']})"
               if "staged_segment_seconds" in e else "")
     per_core = e["emails"] / (e["segment_seconds"] * e["cores"])
-    grouped = f" ({e['aggregate_grouped_seconds']:.1f})" if "aggregate_grouped_seconds" in e else ""
     return (f"| {e['backend']} | {e['emails']:,} | {e['warmup_seconds']:.1f} | {e['segment_seconds']:.1f} "
             f"({e['fused_python_crossings']}) | {staged} | {per_core:,.0f} "
             f"| {1 / e['spark_cpu_seconds_per_email']:,.0f} | {1 / plain['seconds_per_email']:,.0f} "
             f"| {1 / plain['cpu_seconds_per_email']:,.0f} | {1 / plain['tag_seconds_per_email']:,.0f} "
             f"| {100 * e['overhead_vs_plain']:+.0f}% | {100 * e['cpu_overhead_vs_plain']:+.0f}% "
             f"| {e['fit_seconds']:.1f} | {e['transform_seconds']:.1f} "
-            f"| {e['aggregate_seconds']:.1f}{grouped} "
+            f"| {e['aggregate_seconds']:.1f} "
             f"| {e['vocabulary_size']:,} | {e['load_average'][0]:.1f} |")
 
 
@@ -277,7 +273,7 @@ def markdown(results: dict) -> str:
              "",
              "| backend | emails | warm-up s | segment s (fused) | segment s (staged) | Spark emails/s/core "
              "| Spark emails/CPU-s | plain emails/s | plain emails/CPU-s | plain POS-only emails/s "
-             "| overhead (wall/core) | overhead (CPU) | fit s | transform s | aggregate s (grouped UDF) "
+             "| overhead (wall/core) | overhead (CPU) | fit s | transform s | aggregate s "
              "| V | load avg |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [_row(entry) for entry in results["runs"]]

@@ -19,7 +19,7 @@ the history. Rates "per year" divide by the days the customer was subscribed in 
 (``tenure_days``, at least 30). The label: ``churn = 1`` when no subscription of the customer
 starting after ``c`` was ordered by ``c + features.churn_grace_days``.
 
-Output: the ``observations`` table of DATA_CONTRACT.md — ``unit_id`` (= subscription_id),
+Output: the ``observations`` table of the data contract (``docs/data_contract.md``) — ``unit_id`` (= subscription_id),
 ``customer_id``, ``cutoff_date``, ``window_start`` (start of the last term = the email
 window), ``churn``, ``split`` (seeded hash of ``unit_id``: 'test' with probability
 ``run.test_share``), then the variables of :data:`FEATURE_DOCS` (numbers, booleans, strings).
@@ -31,7 +31,7 @@ with numpy for its churn mechanism; ``tests/test_features.py`` checks that both 
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from churn_spark.config import Config
@@ -180,7 +180,7 @@ def split_column(seed: int, test_share: float) -> Column:
     return F.when(bucket < test_share, "test").otherwise("train")
 
 
-def build_observations(spark: SparkSession, lake: Lake, cfg: Config) -> DataFrame:
+def build_observations(lake: Lake, cfg: Config) -> DataFrame:
     """The ``observations`` frame (not written) from the bronze marketing tables of ``lake``."""
     return observations_from_tables({name: lake.read(name) for name in INPUT_TABLES}, cfg)
 

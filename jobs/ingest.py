@@ -1,4 +1,4 @@
-"""spark-submit entry point: load your own emails and observations (DATA_CONTRACT.md).
+"""spark-submit entry point: load your own emails and observations (docs/data_contract.md).
 
     spark-submit jobs/ingest.py [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR]
 """

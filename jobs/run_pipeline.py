@@ -1,6 +1,6 @@
 """spark-submit entry point: the whole pipeline, resuming at the first stage not up to date.
 
-On your own data (DATA_CONTRACT.md)::
+On your own data (docs/data_contract.md)::
 
     spark-submit jobs/run_pipeline.py --emails PATH --observations PATH --out DIR [--conf ...]
 

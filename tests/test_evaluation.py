@@ -12,9 +12,8 @@ from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from churn_spark.evaluation.charts import plot_lift, plot_roc
+from churn_spark.app.report import plot_lift, plot_roc, write_report
 from churn_spark.evaluation.metrics import auc_confidence_interval, evaluate
-from churn_spark.evaluation.report import write_report
 from churn_spark.modeling.kselect import summarize_k
 
 N = 3000

@@ -106,7 +106,7 @@ def test_sum_sparse_accepts_vectors_structs_and_nulls():
     assert sum_sparse([None], 4) == SparseVector(4, [], [])
 
 
-def test_sorted_and_grouped_methods_agree_with_numpy_across_batch_boundaries(spark):
+def test_unit_sums_agree_with_numpy_across_batch_boundaries(spark):
     rng = np.random.default_rng(4)
     n_units, size = 60, 40
     observations = spark.createDataFrame(
@@ -129,9 +129,8 @@ def test_sorted_and_grouped_methods_agree_with_numpy_across_batch_boundaries(spa
     before = spark.conf.get(key)
     spark.conf.set(key, "3")  # units' runs of rows cross Arrow batch boundaries
     try:
-        results = {method: {r.unit_id: r for r in aggregate_unit_vectors(
-            emails, observations, WINDOW, num_features=size, method=method).collect()}
-            for method in ("sorted", "grouped")}
+        results = {r.unit_id: r for r in aggregate_unit_vectors(emails, observations, WINDOW,
+                                                                num_features=size).collect()}
     finally:
         spark.conf.set(key, before)
     for u in range(n_units):
@@ -139,11 +138,10 @@ def test_sorted_and_grouped_methods_agree_with_numpy_across_batch_boundaries(spa
         members = [v for c, sent, v in dense.values()
                    if c == customer and dt.date(2024, 3, 1) < sent.date() <= CUTOFF]
         expected = np.sum(members, axis=0) if members else np.zeros(size)
-        for method in ("sorted", "grouped"):
-            row = results[method][f"u{u}"]
-            assert row.n_emails == len(members) and row.has_emails == bool(members)
-            np.testing.assert_allclose(row.vector.toArray(), expected, rtol=1e-12)
-    assert sum(r.n_emails for r in results["sorted"].values()) > 100
+        row = results[f"u{u}"]
+        assert row.n_emails == len(members) and row.has_emails == bool(members)
+        np.testing.assert_allclose(row.vector.toArray(), expected, rtol=1e-12)
+    assert sum(r.n_emails for r in results.values()) > 100
 
 
 def test_weighting_inside_the_sum_equals_transform_then_sum(spark, frames):
@@ -169,8 +167,6 @@ def test_weighting_inside_the_sum_equals_transform_then_sum(spark, frames):
         assert row.vector.size == model.vocabulary_size
         np.testing.assert_allclose(row.vector.toArray(), two_passes[unit].vector.toArray(), rtol=1e-15)
     assert fused["u1"].vector.toArray().sum() > 0
-    with pytest.raises(ValueError, match="grouped"):
-        aggregate_unit_vectors(emails, observations, WINDOW, vector_col="terms", weighting=model, method="grouped")
 
 
 def test_weighted_sums_across_batch_boundaries_equal_numpy_and_transform_then_sum(spark):

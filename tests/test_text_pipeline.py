@@ -90,7 +90,7 @@ OBSERVATION_SCHEMA = ("unit_id string, customer_id string, cutoff_date date, win
 
 
 def _windowed_email_ids(emails: list[tuple], observations: list[tuple], window_days: int) -> set[str]:
-    """The rule of DATA_CONTRACT.md in pandas: ``start < day(sent_at) <= cutoff_date`` for some unit."""
+    """The window rule of docs/data_contract.md in pandas: ``start < day(sent_at) <= cutoff_date`` for some unit."""
     e = pd.DataFrame(emails, columns=["email_id", "customer_id", "sent_at", "subject", "body"])
     o = pd.DataFrame(observations, columns=["unit_id", "customer_id", "cutoff_date", "window_start", "split",
                                             "churn"])

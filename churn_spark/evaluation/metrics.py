@@ -1,11 +1,11 @@
-"""Test-set evaluation on Spark: AUC with DeLong confidence interval, the DeLong test of two
-correlated AUCs, decile lift, cumulative lift and ROC curves, and their charts.
+"""Test-set evaluation on Spark (Table 4): AUC with DeLong confidence interval, the DeLong test of
+two correlated AUCs, decile lift, cumulative lift and ROC curves (numbers only: the application draws them).
 
 Notation: ``n1`` churners (positives) with scores ``X_i``, ``n0`` non-churners with scores
 ``Y_j``; the Mann-Whitney kernel ``psi(x, y) = 1 if x > y, 1/2 if x = y, 0 otherwise``.
 
 * AUC ``theta = (1 / (n1 n0)) sum_i sum_j psi(X_i, Y_j)`` (ties count one half: the value
-  of scikit-learn's ``roc_auc_score``).
+  of scikit-learn's ``roc_auc_score``), exact: :mod:`churn_spark.evaluation.auc`.
 * DeLong, DeLong & Clarke-Pearson (1988) placement values (structural components)
   ``V10(X_i) = (1/n0) sum_j psi(X_i, Y_j)`` and ``V01(Y_j) = (1/n1) sum_i psi(X_i, Y_j)``;
   both average to ``theta``. For models ``a, b`` on the same units
@@ -22,12 +22,12 @@ Notation: ``n1`` churners (positives) with scores ``X_i``, ``n0`` non-churners w
   ``= [(C(d n/10) - C((d-1) n/10)) / (n/10)] / (n1/n)``; cumulative lift at share ``x``:
   ``[C(x n) / (x n)] / (n1/n)``; ROC point at share ``x``: ``((x n - C(x n)) / n0, C(x n) / n1)``.
 
-Distributed: per model, the units are grouped by distinct score and globally sorted;
-cumulative counts above each score come from per-partition totals (one small collect of
-one row per partition) plus a running sum inside each partition (``mapInPandas``). AUC, placements and
-curve points are aggregations of that table; a join of the units with the tables gives
-every unit its placements for the covariances. Only per-partition totals and the curve
-points (``curve_points`` per model) reach the driver.
+Distributed: per model, the units are grouped by distinct score and globally sorted into a
+:class:`~churn_spark.evaluation.auc.ScoreTable` (counts above each score from per-partition totals,
+one small collect of one row per partition, plus a running sum inside each partition); the AUC
+comes with the partition totals, the curve points are an aggregation of the table, and a join of
+the units with the tables gives every unit its placements for the covariances. Only
+per-partition totals and the curve points (``curve_points`` per model) reach the driver.
 """
 
 from __future__ import annotations
@@ -38,11 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
+
+from churn_spark.evaluation.auc import ScoreTable, score_table
 
 METRICS_SCHEMA = ("model string, n long, n_pos long, auc double, auc_se double, auc_ci_low double, "
                   "auc_ci_high double, top_decile_lift double, delong_chi2 double, delong_p double")
@@ -107,21 +108,19 @@ def evaluate(df: DataFrame, label_col: str, score_cols: Mapping[str, str], curve
     casts = [F.col(score_cols[m]).cast("double").alias(s) for m, s in zip(models, scores, strict=True)]
     data = (df.select(F.col(label_col).cast("double").alias("_y"), *casts)
             .where(F.col("_y").isNotNull()).cache())
-    tables: list[DataFrame] = []
-    cached: list[DataFrame] = [data]
+    tables: list[ScoreTable] = []
     try:
         n, n_pos = _check_and_count(data, label_col, scores, score_cols, models)
         n_neg = n - n_pos
-        curves = []
         for s in scores:
-            table, ranged = _score_table(data, s)
-            tables.append(table)
-            cached += [table, ranged]
-            curves.append(_curve_points(table, n, curve_points))
-        aucs, covariance = _delong_statistics(data, tables, scores, n_pos, n_neg)
+            tables.append(score_table(data, s, "_y"))
+        aucs = [table.auc for table in tables]
+        curves = [_curve_points(table.rows, n, curve_points) for table in tables]
+        covariance = _delong_covariance(data, tables, scores)
     finally:
-        for frame in cached:
-            frame.unpersist()
+        data.unpersist()
+        for table in tables:
+            table.unpersist()
 
     z = float(norm.ppf(0.5 + ci_level / 2))
     rate = n_pos / n
@@ -171,71 +170,6 @@ def _check_and_count(data: DataFrame, label_col: str, scores: list[str], score_c
     return n, n_pos
 
 
-def _score_table(data: DataFrame, score: str) -> tuple[DataFrame, DataFrame]:
-    """One row per distinct score, highest first, with the counts strictly above it.
-
-    Columns: score, n_pos, n_all (units with this score), pos_above, all_above (units with
-    a higher score). Built with a global sort, one row per partition of totals to the
-    driver, and running sums within each partition. Returns the table and the sorted
-    counts it is built from, both cached (the caller unpersists them).
-    """
-    grouped = data.groupBy(F.col(score).alias("score")).agg(
-        F.sum("_y").cast("long").alias("n_pos"), F.count(F.lit(1)).alias("n_all"))
-    # range partitions of a sort are in sort order: partition p holds higher scores than p + 1
-    ranged = grouped.orderBy(F.desc("score")).withColumn("_part", F.spark_partition_id()).cache()
-
-    def partition_totals(batches):
-        part, pos, count = None, 0, 0
-        for pdf in batches:
-            if not pdf.empty:
-                part = int(pdf["_part"].iloc[0])
-                pos, count = pos + int(pdf["n_pos"].sum()), count + int(pdf["n_all"].sum())
-        if part is not None:
-            yield pd.DataFrame({"part": [part], "pos": [pos], "all": [count]})
-
-    totals = sorted((r["part"], r["pos"], r["all"]) for r in ranged.mapInPandas(
-        partition_totals, "part int, pos long, all long").collect())
-    offsets, pos_before, all_before = {}, 0, 0
-    for part, pos, count in totals:
-        offsets[part] = (pos_before, all_before)
-        pos_before, all_before = pos_before + pos, all_before + count
-
-    def running_sums(batches):
-        # one call per partition, rows in sort order: exclusive running sums from the offset
-        pos_run = all_run = part = None
-        last_score = np.inf
-        for pdf in batches:
-            if pdf.empty:
-                continue
-            if pos_run is None:
-                part = int(pdf["_part"].iloc[0])
-                pos_run, all_run = offsets[part]
-            scores = pdf["score"].to_numpy()
-            # the running sums are only right on the cached sort order: check it, it is cheap
-            if (pdf["_part"] != part).any() or scores[0] > last_score or np.any(np.diff(scores) > 0):
-                raise RuntimeError("score table: a partition is not in descending score order")
-            last_score = scores[-1]
-            n_pos, n_all = pdf["n_pos"].to_numpy(), pdf["n_all"].to_numpy()
-            pos_above = pos_run + np.cumsum(n_pos) - n_pos
-            all_above = all_run + np.cumsum(n_all) - n_all
-            pos_run, all_run = pos_run + int(n_pos.sum()), all_run + int(n_all.sum())
-            yield pd.DataFrame({"score": pdf["score"], "n_pos": n_pos, "n_all": n_all,
-                                "pos_above": pos_above, "all_above": all_above})
-
-    table = ranged.mapInPandas(running_sums, "score double, n_pos long, n_all long, pos_above long, "
-                                             "all_above long").cache()
-    return table, ranged
-
-
-def _placements(table: DataFrame, n_pos: int, n_neg: int) -> tuple:
-    """Column expressions V10 (for churners) and V01 (for non-churners) at each distinct score."""
-    neg_here = F.col("n_all") - F.col("n_pos")
-    neg_below = F.lit(n_neg) - (F.col("all_above") - F.col("pos_above")) - neg_here
-    v10 = (neg_below + 0.5 * neg_here) / n_neg
-    v01 = (F.col("pos_above") + 0.5 * F.col("n_pos")) / n_pos
-    return v10, v01
-
-
 def _curve_points(table: DataFrame, n: int, points: int) -> np.ndarray:
     """``C(q n / Q)`` for ``q = 0..Q``: churners among the top ``q/Q`` share of units.
 
@@ -255,19 +189,19 @@ def _curve_points(table: DataFrame, n: int, points: int) -> np.ndarray:
     return cum_pos
 
 
-def _delong_statistics(data: DataFrame, tables: list[DataFrame], scores: list[str], n_pos: int,
-                       n_neg: int) -> tuple[list[float], np.ndarray]:
-    """AUCs and their DeLong covariance matrix ``S10 / n1 + S01 / n0``, in one pass over the units.
+def _delong_covariance(data: DataFrame, tables: list[ScoreTable], scores: list[str]) -> np.ndarray:
+    """The DeLong covariance matrix of the AUCs, ``S10 / n1 + S01 / n0``, in one pass over the units.
 
     Each unit gets its placements by joining its score with the score tables; sums of the
-    placements and of their products (shifted by 1/2 against cancellation) give the means
-    (the AUCs) and the covariances.
+    placements and of their products (shifted by 1/2 against cancellation) give the sample
+    means and the covariances.
     """
+    n_pos, n_neg = tables[0].n_pos, tables[0].n_neg
     placed = data
     for i, (table, s) in enumerate(zip(tables, scores, strict=True)):
-        v10, v01 = _placements(table, n_pos, n_neg)
-        placed = placed.join(table.select(F.col("score").alias(s), (v10 - 0.5).alias(f"_v10_{i}"),
-                                          (v01 - 0.5).alias(f"_v01_{i}")), s)
+        v10, v01 = table.placements()
+        placed = placed.join(table.rows.select(F.col("score").alias(s), (v10 - 0.5).alias(f"_v10_{i}"),
+                                               (v01 - 0.5).alias(f"_v01_{i}")), s)
     m = len(scores)
     is_pos = F.col("_y") == 1.0
 
@@ -284,7 +218,7 @@ def _delong_statistics(data: DataFrame, tables: list[DataFrame], scores: list[st
             sums += [over_positives(F.col(f"_v10_{a}") * F.col(f"_v10_{b}")).alias(f"s10_{a}_{b}"),
                      over_negatives(F.col(f"_v01_{a}") * F.col(f"_v01_{b}")).alias(f"s01_{a}_{b}")]
     row = placed.agg(*sums).first()
-    # shifted means: V10 and V01 both average to the AUC
+    # the shifted placements' sample means (V10 and V01 both average to the AUC, up to rounding)
     mean10 = [row[f"m10_{a}"] / n_pos for a in range(m)]
     mean01 = [row[f"m01_{a}"] / n_neg for a in range(m)]
     covariance = np.full((m, m), np.nan)
@@ -294,7 +228,7 @@ def _delong_statistics(data: DataFrame, tables: list[DataFrame], scores: list[st
                 s10 = (row[f"s10_{a}_{b}"] - n_pos * mean10[a] * mean10[b]) / (n_pos - 1)
                 s01 = (row[f"s01_{a}_{b}"] - n_neg * mean01[a] * mean01[b]) / (n_neg - 1)
                 covariance[a, b] = covariance[b, a] = s10 / n_pos + s01 / n_neg
-    return [0.5 + mean for mean in mean10], covariance
+    return covariance
 
 
 def auc_confidence_interval(auc: float, se: float, level: float = 0.95,
@@ -322,7 +256,3 @@ def _delong_test(models: list[str], aucs: list[float], covariance: np.ndarray, a
     return {"model_a": models[a], "model_b": models[b], "auc_a": aucs[a], "auc_b": aucs[b], "auc_diff": diff,
             "se_diff": math.sqrt(max(variance, 0.0)), "chi2": chi2,
             "p_value": float(chi2_dist.sf(chi2, 1)) if variance > 0 else float("nan")}
-
-
-# ---- charts ---------------------------------------------------------------------------------
-

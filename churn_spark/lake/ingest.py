@@ -1,6 +1,6 @@
 """Bring your own data: two input files -> the ``emails``, ``observations`` and ``quarantine`` tables.
 
-:func:`ingest` reads the two inputs of ``/work/shared/DATA_CONTRACT.md`` (Parquet, CSV with a
+:func:`ingest` reads the two inputs of the data contract (``docs/data_contract.md``) (Parquet, CSV with a
 header row, JSON Lines or a Delta table; the format is detected from the path or given),
 checks every row against the contract and writes through the lake (overwrite, so a re-run
 replaces and never duplicates):

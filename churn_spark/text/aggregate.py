@@ -112,7 +112,7 @@ def sum_sparse(vectors, size: int) -> SparseVector:
 
 def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFrame, window_days: int, *,
                            vector_col: str = "vector", num_features: int | None = None,
-                           method: str = "sorted", weighting: LogTfIdfModel | None = None) -> DataFrame:
+                           weighting: LogTfIdfModel | None = None) -> DataFrame:
     """Per unit: the sum of the vectors of its emails in its window.
 
     ``email_vectors_df`` has ``email_id, customer_id, sent_at`` and a vector column;
@@ -128,12 +128,9 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     ``mapInArrow`` pass of array operations instead of two passes with a Python object per email
     (1M emails: 63 -> 28 s).
 
-    ``method``:
-
-    * ``sorted`` (default) — the (unit, email) pairs are hash-partitioned and sorted by unit;
-      one ``mapInPandas`` pass sums each unit's run of rows (vectors stay sparse);
-    * ``grouped`` — a grouped-aggregate pandas UDF (``groupBy(unit).agg``). Same result, but
-      Spark hands each group to Python separately: ~100x slower per unit (bench_text.py).
+    The (unit, email) pairs are hash-partitioned and sorted by unit; one pass sums each unit's run
+    of rows (vectors stay sparse). A grouped-aggregate pandas UDF (``groupBy(unit).agg``) gives the
+    same sums but hands each group to Python separately: ~100x slower per unit.
     """
     if weighting is not None and num_features is None:
         num_features = weighting.vocabulary_size
@@ -149,12 +146,6 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
     keys = [c for c in UNIT_COLUMNS if c in observations_df.columns]
     out_col = weighting.getOutputCol() if weighting is not None else vector_col
     vector_field = T.StructField(out_col, VectorUDT(), True, {"ml_attr": {"num_attrs": size}})
-    if method == "grouped":
-        if weighting is not None:
-            raise ValueError("method 'grouped' sums vectors: weigh the emails first (weighting.transform)")
-        return _grouped(pairs, keys, size, vector_field)
-    if method != "sorted":
-        raise ValueError(f"method must be 'sorted' or 'grouped', not {method!r}")
 
     key_fields = [observations_df.schema[c] for c in keys]
     schema = T.StructType([*key_fields, T.StructField("n_emails", T.IntegerType(), False),
@@ -265,18 +256,3 @@ def _unit_row(unit: tuple, vectors: list, size: int) -> tuple:
     return (*unit, len(present), bool(present), sum_sparse(present, size))
 
 
-def _grouped(pairs: DataFrame, keys: list[str], size: int, vector_field: T.StructField) -> DataFrame:
-    @F.pandas_udf(VectorUDT())
-    def sum_vectors(vectors: pd.Series) -> SparseVector:
-        return sum_sparse(vectors, size)
-
-    # a pandas aggregate cannot be mixed with SQL aggregates in one groupBy: count in pandas too
-    @F.pandas_udf("int")
-    def count_vectors(vectors: pd.Series) -> int:
-        return int(vectors.notna().sum())
-
-    return (pairs.groupBy(*keys)
-            .agg(count_vectors(F.col("_vector")).alias("n_emails"), sum_vectors(F.col("_vector")).alias("_v"))
-            .select(*keys, F.col("n_emails").cast("int").alias("n_emails"),
-                    (F.col("n_emails") > 0).alias("has_emails"),
-                    F.col("_v").alias(vector_field.name, metadata=vector_field.metadata)))

@@ -367,23 +367,15 @@ def clean_email(subject: str | None, body: str | None, counts: dict[str, int] | 
 # ---------------------------------------------------------------------------------------
 # the Spark ML stage
 
-def mask_counts_type() -> T.StructType:
-    """Per-email counts of masked values, one int field per :data:`PII_TYPES` entry."""
-    return T.StructType([T.StructField(kind, T.IntegerType(), False) for kind in PII_TYPES])
-
-
 class EmailCleaner(Transformer, HasInputCols, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable):
     """Transformer: subject + body -> clean text (see :func:`clean_email`).
 
     ``inputCols`` are joined with a line break (the first is treated as the subject, whose
-    ``Re:``/``回复：`` prefixes are dropped); null columns count as empty. When
-    ``maskCountsCol`` is set, a struct column with per-email counts of masked values per PII
-    type is added too (for the ``text_masking`` report).
+    ``Re:``/``回复：`` prefixes are dropped); null columns count as empty. The per-email counts
+    of masked values come with the texts from :meth:`batch_function` (the text stage's
+    ``emails_to_terms(..., with_mask_counts=True)``).
     """
 
-    maskCountsCol = Param(Params._dummy(), "maskCountsCol",
-                          "output column for per-email masked-PII counts ('' = none)",
-                          typeConverter=TypeConverters.toString)
     toSimplified = Param(Params._dummy(), "toSimplified", "convert Traditional to Simplified Chinese",
                          typeConverter=TypeConverters.toBoolean)
     stripQuotes = Param(Params._dummy(), "stripQuotes",
@@ -391,21 +383,22 @@ class EmailCleaner(Transformer, HasInputCols, HasOutputCol, DefaultParamsReadabl
 
     @keyword_only
     def __init__(self, *, inputCols: list[str] | None = None, outputCol: str | None = None,
-                 maskCountsCol: str | None = None, toSimplified: bool | None = None,
-                 stripQuotes: bool | None = None) -> None:
+                 toSimplified: bool | None = None, stripQuotes: bool | None = None) -> None:
         super().__init__()
-        self._setDefault(inputCols=["subject", "body"], outputCol="clean_text", maskCountsCol="",
-                         toSimplified=True, stripQuotes=True)
+        self._setDefault(inputCols=["subject", "body"], outputCol="clean_text", toSimplified=True,
+                         stripQuotes=True)
         self._set(**self._input_kwargs)
 
     @keyword_only
     def setParams(self, *, inputCols: list[str] | None = None, outputCol: str | None = None,
-                  maskCountsCol: str | None = None, toSimplified: bool | None = None,
-                  stripQuotes: bool | None = None) -> EmailCleaner:
+                  toSimplified: bool | None = None, stripQuotes: bool | None = None) -> EmailCleaner:
         return self._set(**self._input_kwargs)
 
     def batch_function(self):
-        """A picklable ``f(*input columns as pd.Series) -> (texts, counts rows)`` for one batch."""
+        """A picklable ``f(*input columns as pd.Series) -> (texts, counts rows)`` for one batch.
+
+        A counts row holds, per email, how many values of each :data:`PII_TYPES` type were masked.
+        """
         to_simplified, strip_quotes = self.getOrDefault("toSimplified"), self.getOrDefault("stripQuotes")
         n_inputs = len(self.getInputCols())
         no_counts = (0,) * len(PII_TYPES)
@@ -425,29 +418,12 @@ class EmailCleaner(Transformer, HasInputCols, HasOutputCol, DefaultParamsReadabl
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         clean_batch = self.batch_function()
-        inputs = [F.col(c) for c in self.getInputCols()]
-        counts_col = self.getOrDefault("maskCountsCol")
-        if not counts_col:
-            @F.pandas_udf(T.StringType())
-            def clean_text(*columns: pd.Series) -> pd.Series:
-                return pd.Series(clean_batch(*columns)[0])
 
-            return dataset.withColumn(self.getOutputCol(), clean_text(*inputs))
+        @F.pandas_udf(T.StringType())
+        def clean_text(*columns: pd.Series) -> pd.Series:
+            return pd.Series(clean_batch(*columns)[0])
 
-        result_type = T.StructType([T.StructField("text", T.StringType()),
-                                    T.StructField("counts", mask_counts_type())])
-
-        @F.pandas_udf(result_type)
-        def clean_text_and_count(*columns: pd.Series) -> pd.DataFrame:
-            texts, count_rows = clean_batch(*columns)
-            counts = [dict(zip(PII_TYPES, row, strict=True)) for row in count_rows]
-            return pd.DataFrame({"text": texts, "counts": counts})
-
-        tmp = f"__{self.uid}_result"
-        return (dataset.withColumn(tmp, clean_text_and_count(*inputs))
-                .withColumn(self.getOutputCol(), F.col(f"{tmp}.text"))
-                .withColumn(counts_col, F.col(f"{tmp}.counts"))
-                .drop(tmp))
+        return dataset.withColumn(self.getOutputCol(), clean_text(*[F.col(c) for c in self.getInputCols()]))
 
 
 def _str(value) -> str | None:

@@ -18,7 +18,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
     lake = ctx.lake
     t0 = time.time()
-    version = lake.write(build_observations(ctx.spark, lake, ctx.cfg), "observations")
+    version = lake.write(build_observations(lake, ctx.cfg), "observations")
     row = lake.read("observations").agg(
         F.count("*").alias("units"), F.avg("churn").alias("churn_rate"),
         F.sum(F.when(F.col("split") == "test", 1).otherwise(0)).alias("test"),
