@@ -40,7 +40,8 @@ setup(
     packages=find_packages(include=["churn_spark", "churn_spark.*"]) + ["churn_spark.conf"],
     package_dir={"churn_spark.conf": "conf"},
     package_data={"churn_spark": ["py.typed"],
-                  "churn_spark.conf": ["*.yaml", "*.properties", "dict/*.txt"]},
+                  "churn_spark.conf": ["*.yaml", "*.properties", "dict/*.txt"],
+                  "churn_spark.synth": ["data/*"]},  # the email generator's vocabulary
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["churn-spark=churn_spark.app.cli:main"]},

@@ -13,7 +13,7 @@ import numpy as np
 import opencc
 import pytest
 
-from churn_spark.synth import text, text_vocab
+from churn_spark.synth import text, text_dictionaries, text_vocab
 from churn_spark.synth.text_pii import luhn_check_digit
 from churn_spark.synth.text_script import _trie_pattern
 
@@ -280,7 +280,7 @@ def test_trie_pattern_matches_exactly_the_phrases_and_where_the_alternation_does
 
 
 def test_committed_dictionaries_are_what_the_vocabulary_generates(tmp_path):
-    text.write_dictionaries(tmp_path)
+    text_dictionaries.write_dictionaries(tmp_path)
     for name in ("user_dict.txt", "synonyms.txt"):
         generated = (tmp_path / name).read_text(encoding="utf-8")
         assert generated == (DICT_DIR / name).read_text(encoding="utf-8"), (
@@ -299,8 +299,7 @@ def test_user_dict_lines_parse_and_each_word_is_one_token(tokenizer):
 def test_synonyms_cover_every_injected_variant_and_map_to_simplified(synonyms, tokenizer):
     user_words = {row.split(" ")[0] for row in (DICT_DIR / "user_dict.txt").read_text("utf-8").splitlines()}
     for table in (text_vocab.TYPOS, text_vocab.SYNONYMS):
-        for row in text_vocab.lines(table):
-            canonical, *variants = row.split()
+        for canonical, variants in table.items():
             for variant in variants:
                 assert synonyms[variant] == canonical
                 assert variant in user_words

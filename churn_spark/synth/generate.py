@@ -31,10 +31,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from churn_spark.config import Config
+from churn_spark.evaluation.auc import auc
 from churn_spark.lake.tables import Lake
 from churn_spark.synth.mechanism import TOPIC_IDS
 from churn_spark.synth.presets import preset_params
-from churn_spark.synth.world import SCHEMAS, WorldParams, block_seeds, simulate_block
+from churn_spark.synth.world import WorldParams, block_seeds, simulate_block
+from churn_spark.synth.world_tables import SCHEMAS
 
 #: Bronze tables in writing order (emails last: rendering the text is the expensive part).
 BRONZE_TABLES = ("customers", "subscriptions", "complaints", "suspensions", "changes", "dm_actions",
@@ -138,23 +140,6 @@ def _arrow_batch_rows(spark: SparkSession, rows: int):
         spark.conf.set(key, before)
 
 
-def binned_auc(df: DataFrame, score: str, label: str, bins: int = 20_000) -> float:
-    """AUC (Mann-Whitney) of a score in [0, 1] with ties inside ``bins`` equal-width bins.
-
-    One aggregation to at most ``bins`` rows; exact up to the order of scores within a bin
-    (counted as ties, i.e. 1/2).
-    """
-    rows = (df.groupBy(F.floor(F.col(score) * bins).alias("b"))
-              .agg(F.sum(F.col(label)).alias("pos"), F.sum(1 - F.col(label)).alias("neg"))
-              .orderBy("b").collect())
-    pos = np.array([r["pos"] for r in rows], dtype=float)
-    neg = np.array([r["neg"] for r in rows], dtype=float)
-    below = np.cumsum(neg) - neg
-    if pos.sum() == 0 or neg.sum() == 0:
-        return float("nan")
-    return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
-
-
 def truth_summary(truth: DataFrame) -> dict[str, Any]:
     """Sizes, churn rates, emails per unit and oracle AUCs of a truth table."""
     groups = {bool(r["has_emails"]): r for r in truth.groupBy("has_emails").agg(
@@ -172,8 +157,8 @@ def truth_summary(truth: DataFrame) -> dict[str, Any]:
         "churn_rate_without_emails": others["churners"] / n_o if n_o else float("nan"),
         "emails_in_unit_terms": emailers["emails"] if emailers else 0,
         "emails_per_unit_with_emails": emailers["emails"] / n_e if n_e else float("nan"),
-        "oracle_auc_true": binned_auc(with_emails, "p_true", "churn"),
-        "oracle_auc_marketing": binned_auc(with_emails, "p_marketing", "churn"),
+        "oracle_auc_true": auc(with_emails, "p_true", "churn"),
+        "oracle_auc_marketing": auc(with_emails, "p_marketing", "churn"),
     }
 
 

@@ -11,7 +11,7 @@ with probability
   coefficients (:data:`MARKETING_COEFFICIENTS`): emailers "churn in their own way"
   (the paper's Fig. 7), so a structured model trained on non-emailers fits emailers worse.
 * ``x`` are Appendix C marketing variables computed from the 30 months of history strictly
-  before ``c`` (:func:`churn_spark.synth.world.history_features`, the same definitions as
+  before ``c`` (:func:`churn_spark.synth.world_history.history_features`, the same definitions as
   :mod:`churn_spark.features`). ``m_g(x) = scale * sum_j beta_{g,j} * h_j(x)`` where the
   terms ``h_j`` (:func:`marketing_terms`) are mostly linear in the Table 3 variables, with a
   few mild nonlinearities (exponential decay of "days since last complaint / suspension /

@@ -66,8 +66,9 @@ def landline_numbers(rng: np.random.Generator, count: int) -> list[str]:
 
 def email_addresses(rng: np.random.Generator, count: int) -> list[str]:
     """Personal mailboxes such as ``zhangwei1978@163.com`` or ``12345678@qq.com``."""
-    family = _pick(rng, vocab.PINYIN_NAMES[:20], count)
-    given = _pick(rng, vocab.PINYIN_NAMES, count)
+    family = _pick(rng, vocab.PINYIN_SURNAMES, count)
+    # the second part is any pinyin name: in Latin letters surnames and given names look alike (li, yang)
+    given = _pick(rng, vocab.PINYIN_SURNAMES + vocab.PINYIN_GIVEN_NAMES, count)
     domains = _pick(rng, vocab.MAIL_DOMAINS, count)
     years = rng.integers(1940, 1990, size=count)
     numbers = _digits(rng, count, 9)
