@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PY     := $(BIN)/python
 CONF   ?=
 
-.PHONY: demo test bench lint java venv clean sql thrift package cluster-up cluster-down
+.PHONY: demo test test-unit bench lint java venv clean sql thrift package cluster-up cluster-down
 
 demo: $(STAMP)
 	$(BIN)/churn-spark demo $(CONF)
@@ -14,6 +14,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q tests
+
+# the tests that start no Spark (about a minute)
+test-unit: $(STAMP)
+	$(BIN)/pytest -q -m unit tests
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)

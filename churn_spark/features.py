@@ -26,7 +26,7 @@ window), ``churn``, ``split`` (seeded hash of ``unit_id``: 'test' with probabili
 No personal data (names, phones, addresses) is carried over.
 
 The generator (:func:`churn_spark.synth.world_history.history_features`) computes the same variables
-with numpy for its churn mechanism; ``tests/test_features.py`` checks that both agree.
+with numpy for its churn mechanism; ``tests/integration/test_features.py`` checks that both agree.
 """
 
 from __future__ import annotations

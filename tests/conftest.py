@@ -1,11 +1,25 @@
-"""One shared local SparkSession for the whole test run, plus a fresh warehouse per test."""
+"""One shared local SparkSession for the whole test run.
+
+``tests/unit`` never starts Spark (pure Python and numpy, a minute in all: ``pytest -m unit``);
+``tests/integration`` runs real parts: a local SparkSession, Delta tables, spark-submit against a
+standalone cluster, a Thrift server and JDBC client. Each test is marked by its folder.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from churn_spark.config import load_config
 from churn_spark.session import get_spark
+
+UNIT = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker("unit" if UNIT in Path(item.path).parents else "integration")
 
 
 @pytest.fixture(scope="session")

@@ -260,7 +260,7 @@ class TraditionalToSimplified:
     """OpenCC ``t2s`` as two table look-ups: a phrase pass, then ``str.translate`` per character.
 
     opencc-python-reimplemented converts ~1 MB/s, a third of jieba's POS-mode speed; this
-    gives the same text (measured on the generated corpus by ``tests/test_text_cleaning.py``)
+    gives the same text (measured on the generated corpus by ``tests/unit/test_text_cleaning.py``)
     at ~100x the speed. The tables are OpenCC's own: ``TSCharacters.txt`` (first candidate per
     character, as OpenCC takes) and ``TSPhrases.txt``, of which only the phrases whose
     conversion differs from the character-by-character one need the phrase pass.

@@ -23,7 +23,7 @@ Backends (``backend`` param, config ``text.segmenter``):
   dictionary DAG; runs of characters the dictionary does not know are then tagged exactly
   as ``posseg`` does (its HMM over runs of single characters, memoised per run) and known
   words get their tag from jieba's word->tag table. The agreement with ``jieba`` on the
-  generated corpus is measured by ``tests/test_text_segment.py`` and ``python -m bench.text``;
+  generated corpus is measured by ``tests/unit/test_text_segment.py`` and ``python -m bench.text``;
   it is the pipeline's default (``conf/pipeline.yaml``) because it is ~15x faster.
   ``terms()`` fuses that tagging with the filter: one ``cut`` per text, and the decision per
   dictionary word and the kept words per buffer cached (bounded), so it returns the filter
@@ -169,7 +169,7 @@ class Segmenter:
     # lookup per token. One cut per text instead of one per block: rjieba never puts whitespace
     # inside a token (it emits each whitespace character alone), so its tokens are those of the
     # blocks with whitespace tokens between them, and a whitespace token ends the buffer as a block
-    # end does (tests/test_text_segment.py checks terms() against the filter over tag()).
+    # end does (tests/unit/test_text_segment.py checks terms() against the filter over tag()).
     def _terms_rjieba(self, text: str) -> list[str]:
         terms: list[str] = []
         decisions, buffer_terms = self._decisions, self._buffer_terms_cache

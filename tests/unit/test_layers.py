@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "churn_spark"
 
 LAYERS = [("churn_spark.config", 0), ("churn_spark.session", 1), ("churn_spark.linalg", 2), ("churn_spark.text", 3),

@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from churn_spark.text.cleaning import (
     PII_PLACEHOLDER,
-    PII_TYPES,
-    EmailCleaner,
     TraditionalToSimplified,
     clean_email,
     find_pii,
@@ -190,19 +187,6 @@ def test_fast_traditional_to_simplified_equals_opencc_on_generated_traditional_e
     for text in ("我已回覆您的問題", "请尽快回覆", "他一直沈默", "我们一起看报纸", "订阅服务中心",
                  "𠁞字", "😀订报", "報紙😀", "乾隆😀"):
         assert fast.convert(text) == reference.convert(text)
-
-
-def test_email_cleaner_stage_outputs_text_and_mask_counts(spark):
-    emails = [("e1", "回复：送报", "请打13812345678或发邮件到a@b.com"), ("e2", None, None)]
-    df = spark.createDataFrame(emails, "email_id string, subject string, body string")
-    rows = {r.email_id: r for r in EmailCleaner().transform(df).collect()}
-    # the counts come with the texts from the batch function the text stage runs (emails_to_terms)
-    texts, counts = EmailCleaner().batch_function()(*(pd.Series([e[i] for e in emails]) for i in (1, 2)))
-    pii = dict(zip(("e1", "e2"), (dict(zip(PII_TYPES, row, strict=True)) for row in counts), strict=True))
-    assert texts == [rows["e1"].clean_text, rows["e2"].clean_text]
-    assert rows["e1"].clean_text == "送报 请打 或发邮件到"
-    assert pii["e1"] == {k: int(k in ("phone", "email")) for k in PII_TYPES}
-    assert rows["e2"].clean_text == "" and sum(pii["e2"].values()) == 0
 
 
 def test_dictionary_files_are_parsed_and_normalised():

@@ -351,20 +351,6 @@ def test_cli_exit_codes(spark, tmp_path, capsys):
     assert f"emails file is empty: {empty}" in capsys.readouterr().err
 
 
-def test_a_jvm_error_is_reported_with_the_java_exception(spark):
-    """A Py4JJavaError's first line only names the py4j call: the one-line reason adds the Java exception."""
-    from py4j.protocol import Py4JJavaError
-
-    from churn_spark.app.cli import _failure_reason
-
-    with pytest.raises(Py4JJavaError) as raised:  # one PySpark does not convert to a Python exception
-        spark.sparkContext._jvm.java.lang.Class.forName("no.such.Clazz")
-    reason = _failure_reason(raised.value)
-    assert reason.startswith("An error occurred while calling")
-    assert reason.endswith("java.lang.ClassNotFoundException: no.such.Clazz")
-    assert _failure_reason(ValueError("first line\nsecond")) == "first line"
-
-
 # ---------------------------------------------------------------------------------------
 # building blocks
 

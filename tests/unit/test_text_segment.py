@@ -9,7 +9,7 @@ import pytest
 
 from churn_spark.text.cleaning import clean_email
 from churn_spark.text.dictionaries import parse_user_dict
-from churn_spark.text.segment import DEFAULT_DROP_POS, DEFAULT_KEEP_POS, ChineseSegmenter, Segmenter
+from churn_spark.text.segment import DEFAULT_DROP_POS, DEFAULT_KEEP_POS, Segmenter
 
 SENTENCE = "我今天在北京订阅了3份明河日报但是送得很晚"
 USER_DICT = "# domain words\n明河日报 5000 n\n投递站 5000\n"
@@ -55,29 +55,6 @@ def test_latin_words_are_kept_and_words_with_digits_dropped(plain):
     terms = plain.terms("app登录失败 abc123 第3期 5000元")
     assert terms[:3] == ["app", "登录", "失败"]
     assert not any(ch.isdigit() for term in terms for ch in term)
-
-
-def test_spark_stage_segments_on_executors_like_the_local_segmenter(spark):
-    texts = [SENTENCE, "投递站的工作人员态度很差", "", None]
-    # one partition: one Python worker builds the segmenter (tests stay fast)
-    df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id int, clean_text string").coalesce(1)
-    stage = ChineseSegmenter(userDictionary=USER_DICT, outputCol="terms")
-    rows = sorted(stage.transform(df).collect(), key=lambda r: r.id)
-    local = stage.local_segmenter()
-    assert [r.terms for r in rows] == [local.terms(SENTENCE), local.terms(texts[1]), [], []]
-    with pytest.raises(ValueError, match="backend"):
-        ChineseSegmenter(backend="hanlp").transform(df)
-
-
-def test_saved_stage_carries_its_dictionary(spark, tmp_path):
-    stage = ChineseSegmenter(userDictionary=USER_DICT, dictionaryVersion="v1", backend="rjieba",
-                             keepPos=["n", "v"], outputCol="terms")
-    stage.save(str(tmp_path / "seg"))
-    loaded = ChineseSegmenter.load(str(tmp_path / "seg"))
-    assert loaded.getOrDefault("userDictionary") == USER_DICT
-    assert (loaded.getOrDefault("backend"), loaded.getOrDefault("keepPos")) == ("rjieba", ["n", "v"])
-    df = spark.createDataFrame([(SENTENCE,)], "clean_text string").coalesce(1)
-    assert loaded.transform(df).first().terms == ["订阅", "份", "明河日报", "送"]
 
 
 def test_rjieba_backend_agrees_with_jieba_on_the_generated_corpus():

@@ -17,7 +17,7 @@ from churn_spark.synth import text, text_dictionaries, text_vocab
 from churn_spark.synth.text_pii import luhn_check_digit
 from churn_spark.synth.text_script import _trie_pattern
 
-DICT_DIR = Path(__file__).resolve().parents[1] / "conf" / "dict"
+DICT_DIR = Path(__file__).resolve().parents[2] / "conf" / "dict"
 N_TOPICS = len(text.TOPICS)
 TO_SIMPLIFIED = opencc.OpenCC("t2s")
 
@@ -99,7 +99,7 @@ def test_import_loads_nothing_and_tables_are_built_once_per_process():
         "info = text._tables.cache_info()\n"
         "assert info.misses == 1 and info.hits >= 2, info\n"
     )
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
 @pytest.mark.parametrize("bad", [np.ones((3, N_TOPICS - 1)), -np.ones((2, N_TOPICS)), np.zeros((2, N_TOPICS)),
