@@ -20,6 +20,10 @@ versions default to every table this ``Lake`` has read so far (the job's lineage
 Spark ML vector columns (``VectorUDT``) are stored as their struct
 ``struct<type,size,indices,values>`` with the UDT named in the column metadata, so any Delta
 reader sees plain types while ``read`` gives vectors back.
+
+The module (~650 lines) holds the ``Lake`` and both backends together on purpose: they share the
+commit metadata, the schema mapping and the error types, and one reads the two side by side to
+check they give the same tables.
 """
 
 from __future__ import annotations
