@@ -1,4 +1,4 @@
-"""The report of ``make bench``: Spark against the reference per step, the issue's targets, the Markdown tables."""
+"""The report of ``make bench``: Spark against the reference per step, the performance targets, the Markdown tables."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def compare(size: dict) -> dict:
 
 
 def targets(results: dict) -> dict:
-    """The issue's targets, as measured (never asserted)."""
+    """The performance targets (bench/README.md), as measured (never asserted)."""
     sizes = [s for s in results["sizes"] if s["spark"].get("exit_code") == 0]
     out: dict = {f"{s['label']}_auc_within_0.01": {"abs_difference": s["comparison"]["auc_abs_difference"],
                                                    "met": s["comparison"]["auc_within_0.01"]}
@@ -54,7 +54,7 @@ def targets(results: dict) -> dict:
         if one_m.get("comparison"):
             out["1M_at_least_2x_reference"] = {"speedup": one_m["comparison"]["speedup"],
                                                "met": one_m["comparison"]["speedup"] >= 2}
-    if len(sizes) > 1:  # the two largest sizes (1M -> 5M in the issue): fixed costs weigh least there
+    if len(sizes) > 1:  # the two largest sizes (1M -> 5M in the scale targets): fixed costs weigh least there
         small, large = sorted(sizes, key=lambda s: s["emails_target"])[-2:]
         growth = large["spark"]["wall_seconds"] / small["spark"]["wall_seconds"]
         scale = large["emails_target"] / small["emails_target"]

@@ -1,6 +1,6 @@
 """The LSI's SVD methods side by side on one matrix: seconds, Spark jobs, accuracy against scipy.
 
-Issue 6 asks for the SVD at ``k = 200`` on the generated corpus, both Spark methods beside
+The SVD at ``k = 200`` on the generated corpus, both Spark methods beside
 scikit-learn's ``TruncatedSVD`` on the same matrix in the same run. :func:`compare_svd_methods`
 caches the matrix and times
 
@@ -78,7 +78,7 @@ from churn_spark.session import get_spark
 #: Config overrides that keep every job's status, so that a method's Spark jobs can be counted.
 JOB_COUNTING_CONF = ["spark.conf.spark.ui.retainedJobs=100000", "spark.conf.spark.ui.retainedStages=100000"]
 
-#: The accuracy target of issue 6 on the top-k singular values of ``spark-randomized``.
+#: The accuracy target on the top-k singular values of ``spark-randomized``.
 TARGET_REL_ERR = 1e-3
 
 METHODS = ("spark-randomized", "spark-arpack", "sklearn-randomized", "sklearn-arpack")

@@ -48,18 +48,18 @@ def run_generated_command(ctx: Context) -> dict[str, dict]:
 def run_own_data_command(ctx: Context) -> dict[str, dict]:
     """``churn-spark run --emails --observations --out``: the stages on the user's data."""
     summaries = run_pipeline(ctx, _chosen(ctx, OWN_DATA_PIPELINE), force=ctx.args.force)
-    print_result(ctx, summaries)
+    print_result(ctx)
     return summaries
 
 
 def run_demo_command(ctx: Context) -> dict[str, dict]:
     """``churn-spark demo`` (``make demo``): generated data at the paper's size, every stage."""
     summaries = run_pipeline(ctx, _chosen(ctx, GENERATED_PIPELINE), force=ctx.args.force)
-    print_result(ctx, summaries)
+    print_result(ctx)
     return summaries
 
 
-def print_result(ctx: Context, summaries: dict[str, dict]) -> None:
+def print_result(ctx: Context) -> None:
     """The short result: sizes, k, Table 4 beside the paper's, DeLong, where things are."""
     cfg, lake = ctx.cfg, ctx.lake
     summary_path = f"{report_dir(cfg)}/summary.json"
