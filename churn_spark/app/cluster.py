@@ -25,15 +25,15 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # churn_spark/app/cluster.py -> the checkout
 STATE = REPO / ".cluster"
 DIST = REPO / "dist"
 ENV_ARCHIVE = DIST / "churn-spark-env.tar.gz"
 # records which sources the artefacts in dist/ were built from (see package_key)
 PACKAGE_STAMP = DIST / "churn-spark-package.json"
 # everything that goes into the wheel: the package, conf/ (shipped as churn_spark.conf), setup.py
-PACKAGE_SOURCES = ("setup.py", "churn_spark/**/*.py", "churn_spark/py.typed", "conf/*.yaml", "conf/*.properties",
-                   "conf/dict/*.txt")
+PACKAGE_SOURCES = ("setup.py", "churn_spark/**/*.py", "churn_spark/py.typed", "churn_spark/synth/data/*",
+                   "conf/*.yaml", "conf/*.properties", "conf/dict/*.txt")
 # the executors import pyspark from the Spark installation itself (pyspark.zip on the worker)
 EXCLUDED_FROM_ENV = ("pyspark", "delta-spark")
 
