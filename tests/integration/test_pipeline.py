@@ -46,10 +46,16 @@ def lake(spark, warehouse):
 
 @pytest.fixture
 def own_warehouse(spark, warehouse, tmp_path):
-    """A copy of the module's finished warehouse, for a test that changes it (the others keep theirs as built)."""
-    root = str(tmp_path / "wh")
-    shutil.copytree(warehouse, root)
-    return root, Lake(spark, root=root)
+    """The module's finished warehouse for a test that changes it, put back as built afterwards.
+
+    Restored at the same path, not copied elsewhere: ``run.warehouse`` is part of the stages'
+    configuration, so a copy at another path would make every stage out of date.
+    """
+    as_built = tmp_path / "as_built"
+    shutil.copytree(warehouse, as_built)
+    yield warehouse, Lake(spark, root=warehouse)
+    shutil.rmtree(warehouse)
+    shutil.copytree(as_built, warehouse)
 
 
 def test_every_stage_wrote_its_tables(lake):
