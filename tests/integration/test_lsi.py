@@ -79,7 +79,7 @@ def _loadings(frame, col: str = "c") -> np.ndarray:
 @pytest.fixture(scope="module")
 def sparse_case(spark):
     # 90 columns: below 100, RowMatrix.computeSVD solves the Gramian locally instead of running
-    # one ARPACK job per Lanczos step; the ARPACK path itself is exercised by bench/bench_svd.py
+    # one ARPACK job per Lanczos step; the ARPACK path itself is exercised by python -m bench.svd
     matrix = _topic_matrix(300, 90, topics=14, seed=1)
     return matrix, _frame(spark, matrix).cache()
 
