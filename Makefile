@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the Delta Lake jars the embedded Spark session loads (jars/pom.xml), fetched once by Maven
+JARS   := jars/lib/.fetched
 PY     := $(BIN)/python
 CONF   ?=
 
-.PHONY: demo test test-unit bench lint java venv clean sql thrift package cluster-up cluster-down
+.PHONY: demo test test-unit bench lint java jars venv clean sql thrift package cluster-up cluster-down
 
-demo: $(STAMP)
+demo: $(STAMP) $(JARS)
 	$(BIN)/churn-spark demo $(CONF)
 
-test: $(STAMP)
+test: $(STAMP) $(JARS)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q tests
 
@@ -19,25 +21,25 @@ test: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/pytest -q -m unit tests
 
-bench: $(STAMP)
+bench: $(STAMP) $(JARS)
 	$(PY) -m bench $(BENCH_ARGS)
 
 # an interactive SQL shell over the tables of $(WAREHOUSE) (database churn)
 WAREHOUSE ?= warehouse
-sql: $(STAMP)
+sql: $(STAMP) $(JARS)
 	$(BIN)/churn-spark sql --warehouse $(WAREHOUSE) $(CONF)
 
 # Spark's Thrift JDBC/ODBC server on 127.0.0.1:$(PORT) with the tables (Ctrl-C stops it)
 PORT ?= 10000
-thrift: $(STAMP)
+thrift: $(STAMP) $(JARS)
 	$(BIN)/churn-spark thrift --warehouse $(WAREHOUSE) --port $(PORT) $(CONF)
 
-# spark-submit artefacts: the wheel and a packed Python environment for --archives
-package: $(STAMP)
+# spark-submit artefacts: the wheel, a packed Python environment for --archives, the Delta jars for --jars
+package: $(STAMP) $(JARS)
 	$(PY) -m churn_spark.app.cluster package
 
 # a Spark standalone master and two workers on 127.0.0.1 (state and logs in .cluster/)
-cluster-up: $(STAMP)
+cluster-up: $(STAMP) $(JARS)
 	$(PY) -m churn_spark.app.cluster up
 
 cluster-down: $(STAMP)
@@ -46,7 +48,17 @@ cluster-down: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-venv: $(STAMP)
+venv: $(STAMP) $(JARS)
+
+jars: $(JARS)
+
+# Maven copies io.delta:delta-spark_2.13 and io.delta:delta-storage into jars/lib (its local
+# repository ~/.m2 keeps them too); a second run finds the stamp newer than the pom and does nothing
+$(JARS): jars/pom.xml
+	@command -v mvn >/dev/null || { echo "churn-spark fetches the Delta Lake jars with Maven: install it (e.g. 'sudo apt-get install maven'), or copy delta-spark_2.13 and delta-storage 4.4.0 into jars/lib and touch jars/lib/.fetched"; exit 1; }
+	rm -rf jars/lib
+	mvn -q -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=lib
+	touch $(JARS)
 
 # Java is needed by Spark; fail early with a useful message instead of a JVM stack trace.
 java:
@@ -66,4 +78,4 @@ $(STAMP): setup.py | java
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) *.egg-info warehouse spark-warehouse metastore_db derby.log
+	rm -rf $(VENV) *.egg-info warehouse spark-warehouse metastore_db derby.log jars/lib

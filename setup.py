@@ -7,8 +7,7 @@ from setuptools import find_packages, setup
 
 INSTALL_REQUIRES = [
     "pyspark==4.2.0",
-    "delta-spark==4.4.1",
-    "deltalake==1.6.6",
+    "delta-spark==4.4.0",  # the Python API of the jars in jars/pom.xml: the same version
     "pyarrow==26.0.1",
     "pandas==2.3.3",  # PySpark 4.2 does not fully support pandas >= 3
     "numpy==2.4.6",
@@ -26,6 +25,7 @@ EXTRAS_REQUIRE = {
         "pytest==9.2.0",
         "ruff==0.17.6",
         "scikit-learn==1.9.1",
+        "deltalake==1.6.6",  # delta-rs: a reader without Spark, proves the tables are plain Delta
         "statsmodels==0.15.0",
         "venv-pack==0.2.0",  # packs the executors' Python environment (make package)
     ],
