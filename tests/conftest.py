@@ -23,8 +23,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def cfg():
-    return load_config(["local"], ["spark.shuffle_partitions=4", "spark.driver_memory=3g"])
+def cfg(tmp_path_factory):
+    # the session's own warehouse: its Derby metastore (<warehouse>/_catalog) is never the checkout's
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    return load_config(["local"], ["spark.shuffle_partitions=4", "spark.driver_memory=3g",
+                                   f"run.warehouse={warehouse}"])
 
 
 @pytest.fixture(scope="session")
