@@ -59,7 +59,7 @@ def _thrift_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=10000, help="JDBC port (default 10000)")
     p.add_argument("--refresh-seconds", type=float, default=60.0,
-                   help="re-register table snapshots this often (default 60)")
+                   help="register tables that appeared in the warehouse this often (default 60)")
 
 
 def _review_args(p: argparse.ArgumentParser) -> None:

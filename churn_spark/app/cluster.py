@@ -2,10 +2,11 @@
 
 ``python -m churn_spark.app.cluster up`` starts a master and two workers from the pip-installed
 Spark (no ``sbin`` scripts needed: ``bin/spark-class`` runs the daemons), ``down`` stops
-them, ``package`` builds ``dist/churn_spark-*.whl`` and ``dist/churn-spark-env.tar.gz`` (a
-relocatable venv with churn_spark, jieba and its dictionaries, numpy, pandas, pyarrow ...,
-for ``--archives dist/churn-spark-env.tar.gz#environment`` on YARN/Kubernetes/standalone);
-it is rebuilt only when the sources that go into the wheel (or the Python version) changed.
+them, ``package`` builds ``dist/churn_spark-*.whl``, ``dist/jars`` (the Delta Lake jars) and
+``dist/churn-spark-env.tar.gz`` (a relocatable venv with churn_spark, jieba and its
+dictionaries, numpy, pandas, pyarrow ..., for ``--archives
+dist/churn-spark-env.tar.gz#environment`` on YARN/Kubernetes/standalone); it is rebuilt only
+when the sources that go into the wheel (or the Python version) changed.
 State (pids, logs, the master URL, the workers' work dirs) lives in ``.cluster/``.
 """
 
@@ -31,9 +32,9 @@ DIST = REPO / "dist"
 ENV_ARCHIVE = DIST / "churn-spark-env.tar.gz"
 # records which sources the artefacts in dist/ were built from (see package_key)
 PACKAGE_STAMP = DIST / "churn-spark-package.json"
-# everything that goes into the wheel: the package, conf/ (shipped as churn_spark.conf), setup.py
+# everything that goes into the wheel (the package, conf/ shipped as churn_spark.conf, setup.py) and the jars
 PACKAGE_SOURCES = ("setup.py", "churn_spark/**/*.py", "churn_spark/py.typed", "churn_spark/synth/data/*",
-                   "conf/*.yaml", "conf/*.properties", "conf/dict/*.txt")
+                   "conf/*.yaml", "conf/*.properties", "conf/dict/*.txt", "jars/pom.xml")
 # the executors import pyspark from the Spark installation itself (pyspark.zip on the worker)
 EXCLUDED_FROM_ENV = ("pyspark", "delta-spark")
 
@@ -155,16 +156,17 @@ def package_key(python: str = sys.executable) -> str:
 
 
 def package(python: str = sys.executable, force: bool = False) -> dict[str, str]:
-    """Build the wheel and the packed Python environment for ``--archives``.
+    """Build the wheel, the packed Python environment for ``--archives`` and ``dist/jars`` for ``--jars``.
 
     Reuses the artefacts in ``dist/`` when they were built from the same sources
     (:func:`package_key`) unless ``force``; packing the environment takes minutes.
     """
+    from churn_spark.session import delta_jars
     key = package_key(python)
     if not force and PACKAGE_STAMP.exists():
         built = json.loads(PACKAGE_STAMP.read_text())
-        if built.get("key") == key and all(os.path.exists(built[k]) for k in ("wheel", "env_archive")):
-            return {"wheel": built["wheel"], "env_archive": built["env_archive"]}
+        if built.get("key") == key and all(os.path.exists(built.get(k, "")) for k in ("wheel", "env_archive", "jars")):
+            return {k: built[k] for k in ("wheel", "env_archive", "jars")}
     DIST.mkdir(exist_ok=True)
     PACKAGE_STAMP.unlink(missing_ok=True)
     for old in glob.glob(str(DIST / "churn_spark-*.whl")):
@@ -185,7 +187,13 @@ def package(python: str = sys.executable, force: bool = False) -> dict[str, str]
     venv_pack = os.path.join(os.path.dirname(python), "venv-pack")
     subprocess.run([venv_pack, "--quiet", "-p", str(env_dir), "-o", str(partial)], check=True)
     os.replace(partial, ENV_ARCHIVE)
-    built = {"wheel": wheel, "env_archive": str(ENV_ARCHIVE)}
+    # the Delta Lake jars beside them, for spark-submit --jars on a cluster that has none
+    jars_dir = DIST / "jars"
+    shutil.rmtree(jars_dir, ignore_errors=True)
+    jars_dir.mkdir()
+    for jar in delta_jars():
+        shutil.copy2(jar, jars_dir)
+    built = {"wheel": wheel, "env_archive": str(ENV_ARCHIVE), "jars": str(jars_dir)}
     PACKAGE_STAMP.write_text(json.dumps({"key": key, **built}, indent=1))
     return built
 
@@ -196,13 +204,15 @@ def submit_args(master: str, app: str, *app_args: str, env_archive: str | None =
 
     The executors run ``./environment/bin/python`` from the unpacked archive (churn_spark,
     jieba and its dictionaries inside); the driver (client mode) runs this interpreter.
+    ``--jars`` ships the Delta Lake jars of ``jars/lib`` to the driver and the executors.
     ``options`` are more spark-submit options, e.g. ``["--driver-memory", "2g"]``.
     """
     from churn_spark.config import default_conf_dir
+    from churn_spark.session import delta_jars
     archive = env_archive or str(ENV_ARCHIVE)
     log4j = default_conf_dir() / "log4j2.properties"
     return [os.path.join(spark_home(), "bin", "spark-submit"), "--master", master,
-            "--archives", f"{archive}#environment",
+            "--archives", f"{archive}#environment", "--jars", ",".join(delta_jars()),
             "--driver-java-options", f"-Dlog4j.configurationFile=file:{log4j}",
             "--conf", "spark.pyspark.python=./environment/bin/python",
             "--conf", f"spark.pyspark.driver.python={sys.executable}",
@@ -232,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cluster: stopped")
     else:
         built = package(force=args.force)
-        print(f"package: {built['wheel']}\npackage: {built['env_archive']}")
+        print(f"package: {built['wheel']}\npackage: {built['env_archive']}\npackage: {built['jars']} (Delta Lake jars)")
     return 0
 
 

@@ -38,7 +38,6 @@ nothing is lost are one contract, read in one place.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,25 +232,8 @@ def _csv_options(cfg: Config) -> dict[str, str]:
             "sep": cfg.ingest.csv_delimiter}
 
 
-def _read_delta(spark: SparkSession, path: str, backend: str) -> DataFrame:
-    """A Delta table at any path: Spark's Delta source when present, else delta-rs' file list."""
-    if backend == "native":
-        return spark.read.format("delta").load(path)
-    from deltalake import DeltaTable
-
-    table = DeltaTable(path)
-    schema = T.StructType.fromJson(json.loads(table.schema().to_json()))
-    files = table.file_uris()
-    if not files:
-        return spark.createDataFrame([], schema)
-    reader = spark.read.schema(schema)
-    if table.metadata().partition_columns:
-        reader = reader.option("basePath", path)
-    return reader.parquet(*files).select(*schema.names)
-
-
-def read_input(spark: SparkSession, cfg: Config, path: str, fmt: str, json_columns: list[str] | None = None,
-               backend: str = "embedded") -> RawInput:
+def read_input(spark: SparkSession, cfg: Config, path: str, fmt: str,
+               json_columns: list[str] | None = None) -> RawInput:
     """Read ``path`` in format ``fmt`` (not ``auto``) with positional column names.
 
     CSV and JSON are read as text, PERMISSIVE, with records that do not parse in ``__corrupt``.
@@ -276,7 +258,7 @@ def read_input(spark: SparkSession, cfg: Config, path: str, fmt: str, json_colum
         df = spark.read.parquet(path)
         names = df.columns
     elif fmt == "delta":
-        df = _read_delta(spark, path, backend)
+        df = spark.read.format("delta").load(path)
         names = df.columns
     else:
         raise IngestError(f"unknown format {fmt!r}")
@@ -601,8 +583,8 @@ def ingest(spark: SparkSession, lake: Any, cfg: Config, emails_path: str, observ
     run_id, at = lake.run_id, dt.datetime.now(dt.timezone.utc)
 
     # read and check both inputs' columns before any counting: a wrong file fails fast
-    raw_obs = read_input(spark, cfg, observations_path, observations_fmt, backend=lake.backend)
-    raw_emails = read_input(spark, cfg, emails_path, emails_fmt, backend=lake.backend,
+    raw_obs = read_input(spark, cfg, observations_path, observations_fmt)
+    raw_emails = read_input(spark, cfg, emails_path, emails_fmt,
                             json_columns=list(EMAIL_COLUMNS) if emails_fmt == "json" else None)
     observations = classify_observations(raw_obs, cfg.run.seed, cfg.run.test_share)
     kept_obs = observations.df.where(F.col("__reason").isNull())

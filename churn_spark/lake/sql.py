@@ -1,14 +1,9 @@
 """SQL over the result tables: ``churn-spark sql``, an interactive shell, and the Thrift server.
 
-Every table of the warehouse is queryable by name in the database ``run.database``
-(``churn``): ``SELECT * FROM churn.model_metrics``.
-
-* native backend (Delta jars present): catalog tables ``USING DELTA`` at the table folders;
-* embedded backend: each SQL entry point registers every table's *current snapshot* as a
-  global temporary view when it starts (Spark's global temp database is named ``churn`` by
-  the session factory). A view is bound to the files of its snapshot, so a query never sees
-  files that a later version removed; the Thrift server re-registers the snapshots
-  periodically to pick up new versions.
+Every table of the warehouse is a catalog table ``<database>.<table>`` (``churn.model_metrics``):
+an external Delta table at its folder, registered by the job that wrote it, with the comments
+of :mod:`churn_spark.lake.comments`. A query reads the table's current version; Delta's SQL
+works on it (``DESCRIBE HISTORY churn.emails``, ``SELECT ... VERSION AS OF 3``, ``MERGE INTO``).
 """
 
 from __future__ import annotations
@@ -16,27 +11,14 @@ from __future__ import annotations
 import os
 import time
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from churn_spark.lake.tables import Lake
 
 
-def register_tables(spark: SparkSession, lake: Lake, database: str) -> list[str]:
-    """Make every table of ``lake`` queryable as ``<database>.<table>``; return the names."""
-    names = lake.list()
-    if lake.backend == "native":
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
-        for name in names:
-            location = lake.path(name)
-            spark.sql(f"CREATE TABLE IF NOT EXISTS {database}.{name} USING DELTA LOCATION '{location}'")
-        return names
-    global_db = spark.conf.get("spark.sql.globalTempDatabase")
-    if global_db != database:
-        raise RuntimeError(f"the Spark session's global temp database is {global_db!r}, not {database!r}: "
-                           "create the session with churn_spark.session.get_spark")
-    for name in names:
-        lake.read(name).createOrReplaceGlobalTempView(name)
-    return names
+def register_tables(lake: Lake) -> list[str]:
+    """Make every table of ``lake`` queryable as ``<database>.<table>`` (new ones included); return the names."""
+    return lake.register_all()
 
 
 def format_rows(df: DataFrame, limit: int = 100) -> str:
@@ -61,13 +43,22 @@ def _cell(value) -> str:
     return "NULL" if value is None else str(value)
 
 
-def start_thrift_server(spark: SparkSession, host: str, port: int) -> None:
-    """Start Spark's Thrift JDBC/ODBC server on ``host:port`` over this session."""
+def start_thrift_server(lake: Lake, host: str, port: int) -> list[str]:
+    """Register the tables of ``lake`` and serve them with Spark's Thrift JDBC/ODBC server on
+    ``host:port`` over the lake's session; return the table names.
+
+    The server starts before anything reads the catalog: it takes its address from the Hive
+    state made when the catalog is first used (made earlier, it binds *:10000). Tables that the
+    jobs registered are there at once; those registered here (a warehouse copied or moved, or
+    written while the metastore was busy) a few seconds later.
+    """
+    spark = lake.spark
     spark.conf.set("hive.server2.thrift.bind.host", host)
     spark.conf.set("hive.server2.thrift.port", str(port))
     jvm = spark.sparkContext._jvm
     jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
         spark._jsparkSession.sqlContext())
+    return register_tables(lake)
 
 
 def beeline_path() -> str:

@@ -1,57 +1,51 @@
 """Delta tables by name under one warehouse root: the only way jobs read and write data.
 
-``Lake.write`` / ``Lake.read`` / ``Lake.history`` / ``Lake.list`` hide which of two
-backends does the work:
+Every table is a Delta table written by Delta Lake's own Spark data source
+(``format("delta")``, the ``io.delta:delta-spark`` jars) at ``<root>/<name>``, and registered
+in the session's catalog as ``<catalog>.<database>.<name>`` (an external table at that
+folder, with the comments of :mod:`churn_spark.lake.comments`), so analysts find it with
+``SHOW TABLES`` and use Delta's SQL on it: ``DESCRIBE HISTORY``, ``VERSION AS OF``, ``MERGE``.
 
-* **native** — ``format("delta")`` when the Delta Lake Spark classes are on the classpath
-  (a cluster with the ``io.delta:delta-spark`` jars, Databricks).
-* **embedded** (the default where the jars are missing, e.g. a pip-only machine) — Spark
-  writes the Parquet data files in parallel into a staging folder of the table; the driver
-  moves them into the table folder, reads each file's footer for its row count and min/max
-  statistics, and ``deltalake`` (delta-rs) commits exactly those files as add actions in one
-  atomic commit. Overwrite removes the previous files logically (they stay for time travel).
-  Reads ask delta-rs for the snapshot's file list and let Spark read those files with the
-  table's schema.
+Atomicity is Delta's: an overwrite is one commit that removes the old files and adds the new
+ones (the old stay for time travel until ``VACUUM``), an append one commit of new files, a
+:meth:`Lake.merge` one ``MERGE INTO``. A write that fails or is killed before its commit
+leaves the previous version as it was; its files are orphans that no reader sees.
 
 Every commit carries ``userMetadata`` = JSON ``{"run_id", "inputs": {table: version}, "txn"}``
 so that each table version says which run wrote it from which input versions. The input
 versions default to every table this ``Lake`` has read so far (the job's lineage).
 
 Spark ML vector columns (``VectorUDT``) are stored as their struct
-``struct<type,size,indices,values>`` with the UDT named in the column metadata, so any Delta
-reader sees plain types while ``read`` gives vectors back.
-
-The module (~650 lines) holds the ``Lake`` and both backends together on purpose: they share the
-commit metadata, the schema mapping and the error types, and one reads the two side by side to
-check they give the same tables.
+``struct<type,size,indices,values>`` with the UDT named in the column metadata: Delta's
+protocol has no user-defined types, and any Delta reader (delta-rs, Trino, DuckDB) must open
+the tables. ``read`` gives vectors back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import re
-import socket
-import time
-import urllib.parse
+import sys
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StructField, StructType, UserDefinedType
 
 from churn_spark.config import Config
-from churn_spark.session import delta_jars_present
+from churn_spark.lake.comments import TABLE_COMMENTS
 
 UDT_KEY = "churn_spark.udt"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_STAGING = "_staging"
-_STRING_STATS_MAX = 32  # Delta truncates string statistics; we keep only exact short ones
+_COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 
 
 class LakeError(RuntimeError):
@@ -86,7 +80,7 @@ def new_run_id() -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# schema helpers shared by both backends
+# schema helpers: vectors as stored, and the append check
 
 
 def storage_schema(schema: StructType) -> StructType:
@@ -163,41 +157,42 @@ def _parse_user_metadata(raw: Any) -> dict[str, Any]:
 
 
 class Lake:
-    """Read and write Delta tables by name under ``root``.
+    """Read and write Delta tables by name under ``root``, registered in ``catalog.database``.
 
-    >>> lake = Lake(spark, cfg)                  # root = cfg.run.warehouse
+    >>> lake = Lake(spark, cfg)                  # root = cfg.run.warehouse, database = cfg.run.database
     >>> lake.write(df, "emails")                 # overwrite, returns the new version
     >>> lake.read("emails", version=0)           # time travel
+    >>> lake.table_name("emails")                # 'spark_catalog.churn.emails', for SQL
     """
 
     def __init__(self, spark: SparkSession, cfg: Config | None = None, *, root: str | None = None,
-                 backend: str | None = None, run_id: str | None = None):
+                 database: str | None = None, catalog: str | None = None, run_id: str | None = None):
         self.spark = spark
         root = root or (cfg.run.warehouse if cfg is not None else None)
         if not root:
             raise LakeError("no warehouse root: pass root= or set run.warehouse")
         self.root = root if "://" in root else os.path.abspath(root)
+        self.database = database or (cfg.run.database if cfg is not None else "churn")
+        self.catalog = catalog or (cfg.lake.catalog if cfg is not None else "spark_catalog")
+        for part in (self.catalog, self.database):
+            if not _NAME.match(part):
+                raise LakeError(f"invalid catalog or database name {part!r}: use lower_snake_case")
         self.run_id = run_id or os.environ.get("CHURN_SPARK_RUN_ID") or new_run_id()
         self.target_file_rows = cfg.lake.target_file_rows if cfg is not None else 1_000_000
-        self.stale_staging_hours = cfg.lake.stale_staging_hours if cfg is not None else 24.0
-        choice = backend or (cfg.lake.backend if cfg is not None else "auto")
-        if choice == "auto":
-            choice = "native" if delta_jars_present(spark) else "embedded"
-        if choice not in ("native", "embedded"):
-            raise LakeError(f"lake.backend must be auto, embedded or native, not {choice!r}")
-        if choice == "native" and not delta_jars_present(spark):
-            raise LakeError("lake.backend=native but the Delta Lake jars (io.delta:delta-spark) "
-                            "are not on the Spark classpath")
-        self.backend = choice
-        self._impl = _NativeBackend(self) if choice == "native" else _EmbeddedBackend(self)
         self._reads: dict[str, int] = {}
         self._writes: dict[str, int] = {}
 
     # -- naming ------------------------------------------------------------------------
     def path(self, name: str) -> str:
+        """The table's folder, ``<root>/<name>``."""
         if not _NAME.match(name):
             raise LakeError(f"invalid table name {name!r}: use lower_snake_case")
         return f"{self.root.rstrip('/')}/{name}"
+
+    def table_name(self, name: str) -> str:
+        """The table's name in the catalog, ``<catalog>.<database>.<name>``."""
+        self.path(name)  # validates
+        return f"{self.catalog}.{self.database}.{name}"
 
     @property
     def lineage(self) -> dict[str, int]:
@@ -216,11 +211,22 @@ class Lake:
 
     # -- queries -----------------------------------------------------------------------
     def exists(self, name: str) -> bool:
-        return self._impl.exists(self.path(name))
+        fs, base = pafs.FileSystem.from_uri(self.path(name))
+        return fs.get_file_info(f"{base}/_delta_log").type == pafs.FileType.Directory
 
     def version(self, name: str) -> int:
+        """The table's current version: the newest commit file ``_delta_log/<version>.json``.
+
+        Read off the log's listing, as Delta itself finds it: a commit file appears whole
+        (Delta's atomic put-if-absent), and a listing costs no Spark job.
+        """
         self._require(name)
-        return self._impl.version(self.path(name))
+        fs, base = pafs.FileSystem.from_uri(self.path(name))
+        commits = [int(info.base_name[:-5]) for info in fs.get_file_info(pafs.FileSelector(f"{base}/_delta_log"))
+                   if _COMMIT_FILE.match(info.base_name)]
+        if not commits:
+            raise LakeError(f"table {name!r} has no commit in {self.path(name)}/_delta_log")
+        return max(commits)
 
     def list(self) -> list[str]:
         """Names of the tables under the root, sorted."""
@@ -234,355 +240,285 @@ class Lake:
                     names.append(info.base_name)
         return sorted(names)
 
-    def history(self, name: str) -> list[Commit]:
-        """Commits of ``name``, newest first."""
+    def history(self, name: str, limit: int | None = None) -> list[Commit]:
+        """Commits of ``name``, newest first (``DESCRIBE HISTORY``)."""
         self._require(name)
-        return self._impl.history(self.path(name))
+        history = self.spark.sql(f"DESCRIBE HISTORY {_by_path(self.path(name))}"
+                                 + (f" LIMIT {int(limit)}" if limit else ""))
+        # milliseconds, not a timestamp: Python would read that in its own local time zone
+        rows = history.selectExpr("version", "unix_millis(timestamp) AS millis", "operation",
+                                  "operationMetrics", "userMetadata").collect()
+        return sorted((_commit(row) for row in rows), key=lambda c: c.version, reverse=True)
 
     def schema(self, name: str) -> StructType:
         self._require(name)
-        return self._impl.schema(self.path(name))
+        return logical_schema(self.spark.read.format("delta").load(self.path(name)).schema)
 
     # -- data --------------------------------------------------------------------------
-    def read(self, name: str, version: int | None = None) -> DataFrame:
-        """The table's current snapshot, or the one at ``version`` (time travel)."""
+    def read(self, name: str, version: int | None = None, timestamp: str | dt.datetime | None = None) -> DataFrame:
+        """The table's current snapshot, or the one at ``version`` or ``timestamp`` (time travel).
+
+        The snapshot is pinned: the frame reads the version recorded in :attr:`lineage`, even
+        if another writer commits while it is being read.
+        """
         self._require(name)
-        df, resolved = self._impl.read(self.path(name), version)
+        if version is not None and timestamp is not None:
+            raise LakeError("read at a version or at a timestamp, not both")
+        if timestamp is not None:
+            version = self._version_at(name, timestamp)
+        resolved = self.version(name) if version is None else int(version)
+        try:
+            df = self.spark.read.format("delta").option("versionAsOf", resolved).load(self.path(name))
+            df.schema  # noqa: B018 - resolves the version now, so a missing one fails here
+        except AnalysisException as err:
+            raise LakeError(f"table {name!r} has no version {resolved}: {_first_line(err)}") from err
         self._reads[name] = resolved
-        return df
+        return with_vectors(df)
 
     def write(self, df: DataFrame, name: str, mode: str = "overwrite",
-              partition_by: list[str] | None = None, inputs: dict[str, int] | None = None) -> int:
-        """Write ``df`` as the next version of ``name``; return that version.
+              partition_by: Sequence[str] | None = None, inputs: dict[str, int] | None = None,
+              replace_where: str | None = None) -> int:
+        """Write ``df`` as the next version of ``name`` in one Delta commit; return that version.
 
-        ``mode`` is ``overwrite`` (replace the content, and the schema) or ``append`` (the
+        ``mode`` is ``overwrite`` (replace the content, and the schema; with ``replace_where``
+        only the rows matching that predicate, Delta's ``replaceWhere``) or ``append`` (the
         schema must match). ``inputs`` are the input table versions recorded with the commit
         (default: every table read through this lake).
         """
         if mode not in ("overwrite", "append"):
             raise LakeError(f"write mode must be 'overwrite' or 'append', not {mode!r}")
+        if replace_where is not None and mode != "overwrite":
+            raise LakeError("replace_where replaces rows of an overwrite; it makes no sense with append")
         partition_by = list(partition_by or [])
         for col in partition_by:
             if col not in df.columns:
                 raise LakeError(f"partition column {col!r} is not a column of the frame for {name!r}")
         path = self.path(name)
-        txn = uuid.uuid4().hex
+        exists = self.exists(name)
+        if exists and (mode == "append" or replace_where is not None):
+            check_append_schema(name, self.schema(name), df.schema)
+        txn, started = uuid.uuid4().hex, _commit_clock()
         meta = _commit_metadata(self.run_id, inputs if inputs is not None else self.lineage, txn)
-        self._impl.write(df, name, path, mode, partition_by, meta, txn)
-        version = self._version_of(path, txn)
+        writer = with_comments(as_stored(df), name).write.format("delta").mode(mode).option("userMetadata", meta)
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        elif mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+        if self.target_file_rows:
+            writer = writer.option("maxRecordsPerFile", self.target_file_rows)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        with _conflicts_named(name, mode):
+            writer.save(path)
+        self._register_after_write(name)
+        version = self._version_of(name, txn, started)
         self._writes[name] = version
         return version
 
-    def _version_of(self, path: str, txn: str) -> int:
-        """The version whose commit carries ``txn`` (other writers may have committed since)."""
-        for commit in self._impl.history(path):
+    def merge(self, df: DataFrame, name: str, on: Sequence[str], inputs: dict[str, int] | None = None) -> int:
+        """Upsert ``df`` into ``name`` with one ``MERGE INTO``: rows whose ``on`` columns match are
+        updated, the others inserted; return the new version. Creates the table if it is missing."""
+        if not on:
+            raise LakeError("merge needs the key columns that identify a row (on=...)")
+        if not self.exists(name):
+            return self.write(df, name, inputs=inputs)
+        check_append_schema(name, self.schema(name), df.schema)
+        txn, started = uuid.uuid4().hex, _commit_clock()
+        meta = _commit_metadata(self.run_id, inputs if inputs is not None else self.lineage, txn)
+        source = f"_churn_merge_{txn}"
+        as_stored(df).createOrReplaceTempView(source)
+        condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in on)
+        try:
+            with _commit_metadata_of_sql(self.spark, meta), _conflicts_named(name, "merge"):
+                self.spark.sql(f"MERGE INTO {_by_path(self.path(name))} t USING {source} s ON {condition} "
+                               "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+        finally:
+            self.spark.catalog.dropTempView(source)
+        self._register_after_write(name)
+        version = self._version_of(name, txn, started)
+        self._writes[name] = version
+        return version
+
+    # -- the catalog -------------------------------------------------------------------
+    def register(self, name: str) -> str:
+        """Make ``<catalog>.<database>.<name>`` the catalog's name of the table at :meth:`path`.
+
+        An external table (``USING delta LOCATION``): dropping it from the catalog leaves the
+        data. A name that points elsewhere (another warehouse's table of the same name) is
+        pointed here; a *managed* table of that name is refused, since dropping it would
+        delete its data. The table comment of :mod:`churn_spark.lake.comments` is set when it
+        differs (one metadata commit). Returns the catalog name.
+        """
+        ident, path = self.table_name(name), self.path(name)
+        if _REGISTERED.get(ident) == path:  # a new version changes nothing in the catalog
+            return ident
+        if not self.spark.catalog.databaseExists(f"{self.catalog}.{self.database}"):
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.catalog}.{self.database} "
+                           f"COMMENT {_sql_string(DATABASE_COMMENT)}")
+        if self.spark.catalog.tableExists(ident):
+            detail = self.spark.sql(f"DESCRIBE DETAIL {ident}").first()
+            if _same_location(detail["location"], path):
+                self._set_comment(ident, name, detail["description"])
+                _REGISTERED[ident] = path
+                return ident
+            kind = self.spark.catalog.getTable(ident).tableType
+            if kind != "EXTERNAL":
+                raise LakeError(f"{ident} is a {kind.lower()} table at {detail['location']}, not the "
+                                f"table at {path}: drop or rename it first")
+            self.spark.sql(f"DROP TABLE {ident}")  # external: the catalog entry only, not the data
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {ident} USING delta LOCATION {_sql_string(path)}")
+        self._set_comment(ident, name, self.spark.sql(f"DESCRIBE DETAIL {ident}").first()["description"])
+        _REGISTERED[ident] = path
+        return ident
+
+    def _register_after_write(self, name: str) -> None:
+        """:meth:`register` a table just committed; a catalog that cannot be reached is named on
+        stderr, not raised: the commit stands, and ``churn-spark sql``/``thrift`` register it later."""
+        try:
+            self.register(name)
+        except LakeError:
+            raise
+        except Exception as err:  # e.g. the embedded Derby metastore is held by another Spark application
+            print(f"lake: table {name!r} committed but not registered as {self.table_name(name)}: "
+                  f"{_first_line(err)}", file=sys.stderr)
+
+    def register_all(self) -> list[str]:
+        """:meth:`register` every table under the root (a warehouse copied or moved); return the names."""
+        names = self.list()
+        for name in names:
+            self.register(name)
+        return names
+
+    def _set_comment(self, ident: str, name: str, current: str | None) -> None:
+        wanted = TABLE_COMMENTS[name].comment if name in TABLE_COMMENTS else None
+        if wanted and wanted != current:  # a metadata commit, recorded as this run's like any other
+            meta = _commit_metadata(self.run_id, {}, uuid.uuid4().hex)
+            with _commit_metadata_of_sql(self.spark, meta):
+                self.spark.sql(f"COMMENT ON TABLE {ident} IS {_sql_string(wanted)}")
+
+    # -- helpers -----------------------------------------------------------------------
+    def _version_of(self, name: str, txn: str, started: dt.datetime) -> int:
+        """The version whose commit carries ``txn`` (other writers may have committed since).
+
+        Delta makes no commit for a write that adds and removes no file (an empty frame over an
+        empty table): when no commit at all came after ``started``, that version stands.
+        """
+        history = self.history(name, limit=50)
+        for commit in history:
             if commit.txn == txn:
                 return commit.version
-        raise LakeError(f"commit {txn} not found in the history of {path}")
+        if history and history[0].timestamp < started:
+            return history[0].version
+        raise LakeError(f"commit {txn} not found in the history of {self.path(name)}")
+
+    def _version_at(self, name: str, timestamp: str | dt.datetime) -> int:
+        """The version current at ``timestamp``: the newest committed at or before it (``TIMESTAMP AS OF``)."""
+        when = _as_utc(timestamp)
+        before = [c.version for c in self.history(name) if c.timestamp <= when]
+        if not before:
+            raise LakeError(f"table {name!r} has no version at {when.isoformat()}: its first commit is later")
+        return max(before)
 
     def _require(self, name: str) -> None:
         if not self.exists(name):
             raise LakeError(f"table {name!r} does not exist under {self.root}")
 
 
+# catalog name -> table folder, as this process registered it: every change of a name's folder
+# goes through Lake.register, so a name found here needs no catalog round trip on the next write
+_REGISTERED: dict[str, str] = {}
+
+DATABASE_COMMENT = "churn-spark: the tables of the churn pipeline (bronze inputs to gold scores)"
+
+
 # ---------------------------------------------------------------------------------------
-# embedded backend: Spark writes Parquet, delta-rs commits
+# vectors and comments, as stored
 
 
-def _file_stats(fs: pafs.FileSystem, path: str) -> tuple[int, dict[str, Any]]:
-    """Row count and Delta statistics (numRecords, minValues, maxValues, nullCount) of a file."""
-    with fs.open_input_file(path) as fh:
-        meta = pq.read_metadata(fh)
-    schema = meta.schema.to_arrow_schema()
-    top_level = {name: i for i, name in enumerate(schema.names)}
-    mins: dict[str, Any] = {}
-    maxs: dict[str, Any] = {}
-    nulls: dict[str, int] = {}
-    for name in top_level:
-        ftype = schema.field(name).type
-        nested = ftype.num_fields > 0
-        lo = hi = None
-        null_count = 0
-        exact = not nested
-        for rg in range(meta.num_row_groups):
-            group = meta.row_group(rg)
-            col = next((group.column(c) for c in range(group.num_columns)
-                        if group.column(c).path_in_schema == name), None)
-            stats = col.statistics if col is not None else None
-            if stats is None:
-                exact = False
-                continue
-            null_count += stats.null_count if stats.has_null_count else 0
-            if stats.has_min_max:
-                lo = stats.min if lo is None else min(lo, stats.min)
-                hi = stats.max if hi is None else max(hi, stats.max)
-        if nested:
-            continue
-        nulls[name] = null_count
-        if not exact or lo is None:
-            continue
-        lo_json, hi_json = _stat_value(lo), _stat_value(hi)
-        if lo_json is not None and hi_json is not None:
-            mins[name], maxs[name] = lo_json, hi_json
-    stats = {"numRecords": meta.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
-    return meta.num_rows, stats
+def _vector_columns(schema: StructType) -> list[str]:
+    return [f.name for f in schema.fields if isinstance(f.dataType, UserDefinedType)]
 
 
-def _stat_value(value: Any) -> Any:
-    """A footer min/max as Delta's JSON statistics want it, or None to leave it out."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int,)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return value if len(value) <= _STRING_STATS_MAX else None
-    return None
+def _identity(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield from batches
 
 
-def _partition_values(rel_path: str, partition_by: list[str]) -> dict[str, str | None]:
-    """Partition values from a Hive-style relative path ``a=1/b=x/part-....parquet``."""
-    found: dict[str, str | None] = {}
-    for segment in rel_path.split("/")[:-1]:
-        if "=" in segment:
-            key, raw = segment.split("=", 1)
-            value = urllib.parse.unquote(raw)
-            found[key] = None if value == "__HIVE_DEFAULT_PARTITION__" else value
-    missing = [c for c in partition_by if c not in found]
-    if missing:
-        raise LakeError(f"file {rel_path} lacks partition directories for {missing}")
-    return {c: found[c] for c in partition_by}
+def as_stored(df: DataFrame) -> DataFrame:
+    """``df`` with its vector columns as their structs (named in the column metadata).
+
+    Spark casts no UDT to its struct; Arrow carries both the same way, so an identity
+    ``mapInArrow`` with the storage schema converts without touching the values.
+    """
+    if not _vector_columns(df.schema):
+        return df
+    return df.mapInArrow(_identity, storage_schema(df.schema))
 
 
-class _EmbeddedBackend:
-    def __init__(self, lake: Lake):
-        self.lake = lake
-
-    @staticmethod
-    def _table(path: str, version: int | None = None):
-        from deltalake import DeltaTable
-        return DeltaTable(path, version=version) if version is not None else DeltaTable(path)
-
-    def exists(self, path: str) -> bool:
-        from deltalake import DeltaTable
-        return DeltaTable.is_deltatable(path)
-
-    def version(self, path: str) -> int:
-        return self._table(path).version()
-
-    def schema(self, path: str) -> StructType:
-        return logical_schema(StructType.fromJson(json.loads(self._table(path).schema().to_json())))
-
-    def history(self, path: str) -> list[Commit]:
-        commits = []
-        for entry in self._table(path).history():
-            user = _parse_user_metadata(entry.get("userMetadata"))
-            metrics = entry.get("operationMetrics") or {}
-            commits.append(Commit(
-                version=int(entry["version"]),
-                timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.timezone.utc),
-                operation=str(entry.get("operation", "")),
-                run_id=user.get("run_id"),
-                inputs={k: int(v) for k, v in (user.get("inputs") or {}).items()},
-                num_files=_maybe_int(metrics.get("num_added_files")),
-                num_rows=_maybe_int(metrics.get("num_added_rows")),
-                txn=user.get("txn"),
-            ))
-        return sorted(commits, key=lambda c: c.version, reverse=True)
-
-    def read(self, path: str, version: int | None) -> tuple[DataFrame, int]:
-        try:
-            table = self._table(path, version)
-        except Exception as err:  # delta-rs raises for versions that do not exist
-            raise LakeError(f"cannot open {path} at version {version}: {err}") from err
-        stored = StructType.fromJson(json.loads(table.schema().to_json()))
-        schema = logical_schema(stored)
-        files = table.file_uris()
-        spark = self.lake.spark
-        if not files:
-            return spark.createDataFrame([], schema), table.version()
-        partitions = list(table.metadata().partition_columns)
-        reader = spark.read.schema(schema)
-        if partitions:
-            reader = reader.option("basePath", path)
-        df = reader.parquet(*files).select(*schema.names)
-        return df, table.version()
-
-    def write(self, df: DataFrame, name: str, path: str, mode: str, partition_by: list[str],
-              meta: str, txn: str) -> None:
-        from deltalake import CommitProperties, DeltaTable, Schema
-        from deltalake.transaction import AddAction, create_table_with_add_actions
-
-        stored = storage_schema(df.schema)
-        delta_schema = Schema.from_json(stored.json())
-        # The snapshot this write is based on: a commit by someone else after this point
-        # is a concurrent change that delta-rs checks against (Delta's conflict rules).
-        table = DeltaTable(path) if DeltaTable.is_deltatable(path) else None
-        if table is not None:
-            existing_parts = list(table.metadata().partition_columns)
-            if mode == "append":
-                current = StructType.fromJson(json.loads(table.schema().to_json()))
-                check_append_schema(name, logical_schema(current), df.schema)
-                if partition_by and partition_by != existing_parts:
-                    raise LakeError(f"cannot append to {name!r} partitioned by {partition_by}: "
-                                    f"the table is partitioned by {existing_parts}")
-                partition_by = existing_parts
-
-        fs, base = pafs.FileSystem.from_uri(path)
-        self._clean_stale_staging(fs, base, path)
-        staging = f"{base}/{_STAGING}/{txn}"
-        moved: list[str] = []
-        committed = False
-        try:
-            _write_marker(fs, base, txn, [])
-            writer = df.write.mode("overwrite")
-            if self.lake.target_file_rows:
-                writer = writer.option("maxRecordsPerFile", self.lake.target_file_rows)
-            if partition_by:
-                writer = writer.partitionBy(*partition_by)
-            writer.parquet(_uri(path, f"{_STAGING}/{txn}"))
-
-            adds = []
-            now_ms = int(time.time() * 1000)
-            staged = [info for info in fs.get_file_info(pafs.FileSelector(staging, recursive=True))
-                      if info.type == pafs.FileType.File and info.base_name.endswith(".parquet")]
-            # name the files before moving them: a writer killed from here on leaves a marker
-            # from which the next writer removes what never got committed
-            _write_marker(fs, base, txn, [f"{base}/{info.path[len(staging) + 1:]}" for info in staged])
-            for info in staged:
-                rel = info.path[len(staging) + 1:]
-                target = f"{base}/{rel}"
-                fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-                fs.move(info.path, target)
-                moved.append(target)
-                _, stats = _file_stats(fs, target)
-                adds.append(AddAction(
-                    path=rel, size=info.size, partition_values=_partition_values(rel, partition_by),
-                    modification_time=now_ms, data_change=True, stats=json.dumps(stats)))
-            props = CommitProperties(custom_metadata={"userMetadata": meta})
-            if table is None:
-                create_table_with_add_actions(path, delta_schema, adds, mode="error",
-                                              partition_by=partition_by or None, commit_properties=props)
-            else:
-                table.create_write_transaction(adds, mode=mode, schema=delta_schema,
-                                               partition_by=partition_by or None, commit_properties=props)
-            committed = True
-        except BaseException as err:  # Ctrl-C too: nothing uncommitted may stay visible on disk
-            committed = self._committed(path, txn)
-            if not committed:
-                for target in moved:
-                    _delete_quietly(fs, target)
-                if _is_conflict(err):
-                    raise ConcurrentWriteError(
-                        f"concurrent write to table {name!r}: another writer committed a conflicting "
-                        f"change first; this {mode} was not applied ({err})") from err
-                raise
-        finally:
-            _delete_quietly(fs, staging, directory=True)
-            _delete_quietly(fs, _marker_path(base, txn))
-            _remove_if_empty(fs, f"{base}/{_STAGING}")
-
-    def _clean_stale_staging(self, fs: pafs.FileSystem, base: str, path: str) -> None:
-        """Remove what writers that died (killed, crashed host) left in ``_staging``.
-
-        A writer is dead when its marker names this host and a process that no longer
-        exists, or when the marker is older than ``lake.stale_staging_hours``. Files it had
-        already moved into the table folder are deleted unless its commit reached the log.
-        """
-        folder = f"{base}/{_STAGING}"
-        infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-        for info in infos:
-            if info.type != pafs.FileType.File or not info.base_name.endswith(_MARKER):
-                continue
-            txn = info.base_name[: -len(_MARKER)]
-            try:
-                with fs.open_input_stream(info.path) as fh:
-                    marker = json.loads(fh.read().decode("utf-8"))
-            except (OSError, ValueError):
-                continue
-            if not _writer_is_dead(marker, self.lake.stale_staging_hours):
-                continue
-            if not self._committed(path, txn):
-                for target in marker.get("targets", []):
-                    _delete_quietly(fs, target)
-            _delete_quietly(fs, f"{folder}/{txn}", directory=True)
-            _delete_quietly(fs, info.path)
-        _remove_if_empty(fs, folder)
-
-    def _committed(self, path: str, txn: str) -> bool:
-        """Whether a commit carrying ``txn`` reached the log (then its files must stay)."""
-        try:
-            return any(c.txn == txn for c in self.history(path))
-        except Exception:  # no table yet
-            return False
+def with_vectors(df: DataFrame) -> DataFrame:
+    """Inverse of :func:`as_stored`: struct columns named as vectors become ``VectorUDT`` again."""
+    logical = logical_schema(df.schema)
+    if logical == df.schema:
+        return df
+    return df.mapInArrow(_identity, logical)
 
 
-_MARKER = ".writer"
+def with_comments(df: DataFrame, name: str) -> DataFrame:
+    """``df`` with the column comments of table ``name`` in its schema (Delta keeps them)."""
+    doc = TABLE_COMMENTS.get(name)
+    if doc is None or not doc.columns:
+        return df
+    columns: list[Column] = []
+    for f in df.schema.fields:
+        text = doc.columns.get(f.name)
+        columns.append(F.col(f"`{f.name}`").alias(f.name, metadata={**(f.metadata or {}), "comment": text})
+                       if text else F.col(f"`{f.name}`"))
+    return df.select(*columns)
 
 
-def _marker_path(base: str, txn: str) -> str:
-    return f"{base}/{_STAGING}/{txn}{_MARKER}"
+# ---------------------------------------------------------------------------------------
+# SQL and history helpers
 
 
-def _write_marker(fs: pafs.FileSystem, base: str, txn: str, targets: list[str]) -> None:
-    """Who is writing ``txn`` (host, pid, start) and which table files it is about to add."""
-    fs.create_dir(f"{base}/{_STAGING}", recursive=True)
-    marker = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "targets": targets}
-    with fs.open_output_stream(_marker_path(base, txn)) as fh:
-        fh.write(json.dumps(marker).encode("utf-8"))
+def _by_path(path: str) -> str:
+    return f"delta.`{path}`"
 
 
-def _writer_is_dead(marker: dict[str, Any], stale_hours: float) -> bool:
-    if time.time() - float(marker.get("started", 0)) > stale_hours * 3600:
-        return True
-    if marker.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(marker["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, KeyError, ValueError, TypeError):
-        return False
-    return False
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _uri(path: str, rel: str) -> str:
-    return f"{path.rstrip('/')}/{rel}"
+def _same_location(location: str, path: str) -> bool:
+    def norm(p: str) -> str:
+        p = re.sub(r"^file:(//)?", "", p)
+        return p.rstrip("/")
+    return norm(location) == norm(path)
 
 
-def _is_conflict(err: Exception) -> bool:
-    from deltalake.exceptions import CommitFailedError
-    text = str(err).lower()
-    return isinstance(err, CommitFailedError) or "conflict" in text or "concurrent" in text \
-        or "already exists" in text
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _delete_quietly(fs: pafs.FileSystem, path: str, directory: bool = False) -> None:
-    try:
-        info = fs.get_file_info(path)
-        if info.type == pafs.FileType.NotFound:
-            return
-        if directory:
-            fs.delete_dir(path)
-        else:
-            fs.delete_file(path)
-    except OSError:
-        pass
+def _commit_clock() -> dt.datetime:
+    """Now, to the millisecond of Delta's commit timestamps, rounded down."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _remove_if_empty(fs: pafs.FileSystem, path: str) -> None:
-    try:
-        if not fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
-            _delete_quietly(fs, path, directory=True)
-    except OSError:
-        pass
+def _as_utc(when: str | dt.datetime) -> dt.datetime:
+    """A time given without a zone is UTC, the session's time zone (churn_spark.session)."""
+    parsed = dt.datetime.fromisoformat(when) if isinstance(when, str) else when
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _commit(row: Any) -> Commit:
+    user = _parse_user_metadata(row["userMetadata"])
+    metrics = row["operationMetrics"] or {}
+    return Commit(
+        version=int(row["version"]), operation=row["operation"],
+        timestamp=dt.datetime.fromtimestamp(row["millis"] / 1000, dt.timezone.utc),
+        run_id=user.get("run_id"), inputs={k: int(v) for k, v in (user.get("inputs") or {}).items()},
+        num_files=_maybe_int(metrics.get("numFiles") or metrics.get("numTargetFilesAdded")),
+        num_rows=_maybe_int(metrics.get("numOutputRows")), txn=user.get("txn"))
 
 
 def _maybe_int(value: Any) -> int | None:
@@ -592,65 +528,40 @@ def _maybe_int(value: Any) -> int | None:
         return None
 
 
-# ---------------------------------------------------------------------------------------
-# native backend: Delta Lake's own Spark data source
+class _commit_metadata_of_sql:
+    """``userMetadata`` for the Delta commits of SQL statements (which take no write options)."""
+
+    KEY = "spark.databricks.delta.commitInfo.userMetadata"
+
+    def __init__(self, spark: SparkSession, meta: str):
+        self.spark, self.meta = spark, meta
+
+    def __enter__(self) -> None:
+        self.spark.conf.set(self.KEY, self.meta)
+
+    def __exit__(self, *exc) -> bool:
+        self.spark.conf.unset(self.KEY)
+        return False
 
 
-class _NativeBackend:
-    def __init__(self, lake: Lake):
-        self.lake = lake
-        self.spark = lake.spark
+class _conflicts_named:
+    """Turns Delta's optimistic-concurrency exceptions into :class:`ConcurrentWriteError`."""
 
-    def _delta_table(self, path: str):
-        jvm = self.spark.sparkContext._jvm
-        return jvm.io.delta.tables.DeltaTable.forPath(self.spark._jsparkSession, path)
+    def __init__(self, name: str, operation: str):
+        self.name, self.operation = name, operation
 
-    def exists(self, path: str) -> bool:
-        jvm = self.spark.sparkContext._jvm
-        return bool(jvm.io.delta.tables.DeltaTable.isDeltaTable(self.spark._jsparkSession, path))
+    def __enter__(self) -> None:
+        return None
 
-    def version(self, path: str) -> int:
-        return self.history(path)[0].version
+    def __exit__(self, kind, err, tb) -> bool:
+        if err is not None and _is_conflict(err):
+            raise ConcurrentWriteError(
+                f"concurrent write to table {self.name!r}: another writer committed a conflicting change "
+                f"first; this {self.operation} was not applied ({_first_line(err)})") from err
+        return False
 
-    def schema(self, path: str) -> StructType:
-        return logical_schema(self.spark.read.format("delta").load(path).schema)
 
-    def history(self, path: str) -> list[Commit]:
-        rows = DataFrame(self._delta_table(path).history(), self.spark).collect()
-        commits = []
-        for row in rows:
-            user = _parse_user_metadata(row["userMetadata"])
-            metrics = row["operationMetrics"] or {}
-            commits.append(Commit(
-                version=int(row["version"]), timestamp=row["timestamp"], operation=row["operation"],
-                run_id=user.get("run_id"), inputs={k: int(v) for k, v in (user.get("inputs") or {}).items()},
-                num_files=_maybe_int(metrics.get("numFiles")),
-                num_rows=_maybe_int(metrics.get("numOutputRows")), txn=user.get("txn")))
-        return sorted(commits, key=lambda c: c.version, reverse=True)
-
-    def read(self, path: str, version: int | None) -> tuple[DataFrame, int]:
-        reader = self.spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", version)
-        df = reader.load(path)
-        schema = logical_schema(df.schema)
-        resolved = version if version is not None else self.version(path)
-        if schema != df.schema:  # vectors stored as structs come back as vectors
-            df = self.spark.createDataFrame(df.rdd, schema)
-        return df, resolved
-
-    def write(self, df: DataFrame, name: str, path: str, mode: str, partition_by: list[str],
-              meta: str, txn: str) -> None:
-        if mode == "append" and self.exists(path):
-            check_append_schema(name, self.schema(path), df.schema)
-        writer = df.write.format("delta").mode(mode).option("userMetadata", meta)
-        if mode == "overwrite":
-            writer = writer.option("overwriteSchema", "true")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        try:
-            writer.save(path)
-        except Exception as err:
-            if "Concurrent" in str(err) or "conflict" in str(err).lower():
-                raise ConcurrentWriteError(f"concurrent write to table {name!r}: {err}") from err
-            raise
+def _is_conflict(err: BaseException) -> bool:
+    # io.delta.exceptions.Concurrent*Exception, error classes DELTA_CONCURRENT_* (classic and Connect)
+    text = f"{type(err).__name__} {err}"
+    return "DELTA_CONCURRENT" in text or "Concurrent" in text and "Exception" in text

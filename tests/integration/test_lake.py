@@ -1,13 +1,14 @@
-"""The Delta table layer, embedded backend: real local Spark, real files, real delta-rs."""
+"""The Delta table layer: real local Spark with Delta Lake's jars, real files; delta-rs as the independent reader."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import socket
+import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -24,7 +25,7 @@ from churn_spark.lake.tables import ConcurrentWriteError, Lake, LakeError, Schem
 
 @pytest.fixture
 def lake(spark, tmp_path):
-    return Lake(spark, root=str(tmp_path / "wh"), backend="embedded", run_id="run-test")
+    return Lake(spark, root=str(tmp_path / "wh"), run_id="run-test")
 
 
 def _frame(spark, n: int, offset: int = 0):
@@ -42,15 +43,6 @@ def _add_actions(path: str, version: int | None = None) -> list[dict]:
     return pa.table(table.get_add_actions(flatten=True)).to_pylist()
 
 
-def _files_on_disk(path: str) -> set[str]:
-    found = set()
-    for folder, _, files in os.walk(path):
-        if "_delta_log" in folder:
-            continue
-        found.update(os.path.join(folder, f) for f in files if f.endswith(".parquet"))
-    return found
-
-
 def test_round_trip_preserves_rows_and_schema(spark, lake):
     df = _frame(spark, 100).repartition(3)
     version = lake.write(df, "things")
@@ -64,7 +56,10 @@ def test_round_trip_preserves_rows_and_schema(spark, lake):
     adds = _add_actions(lake.path("things"))
     assert sum(a["num_records"] for a in adds) == 100
     assert min(a["min.id"] for a in adds) == 0 and max(a["max.id"] for a in adds) == 99
-    assert not os.path.exists(os.path.join(lake.path("things"), "_staging"))
+    # and the table is in the catalog under its name, at its folder
+    detail = spark.sql(f"DESCRIBE DETAIL {lake.table_name('things')}").first()
+    assert detail["location"].rstrip("/").endswith(lake.path("things"))
+    assert spark.sql(f"SELECT count(*) FROM {lake.table_name('things')}").first()[0] == 100
 
 
 def test_overwrite_then_time_travel_and_history(spark, lake):
@@ -74,10 +69,17 @@ def test_overwrite_then_time_travel_and_history(spark, lake):
     old = lake.read("t", version=0)
     assert sorted(r.id for r in old.collect()) == list(range(10))
     history = lake.history("t")
+    assert [c.operation for c in history] == ["WRITE", "WRITE"]
     assert [c.version for c in history] == [1, 0]
     assert all(c.run_id == "run-test" for c in history)
-    with pytest.raises(LakeError):
+    with pytest.raises(LakeError, match="no version 7"):
         lake.read("t", version=7)
+    # time travel by timestamp: the version current at a moment between the two commits
+    first, second = history[1].timestamp, history[0].timestamp
+    assert lake.read("t", timestamp=first + (second - first) / 2).count() == 10
+    assert lake.lineage["t"] == 0
+    with pytest.raises(LakeError, match="first commit is later"):
+        lake.read("t", timestamp=first - dt.timedelta(days=1))
 
 
 def test_commit_records_run_id_and_input_versions(spark, lake):
@@ -106,9 +108,9 @@ def test_append_adds_rows_and_mismatched_schema_fails_naming_columns(spark, lake
     assert lake.version("t") == 1
 
 
-def test_failed_write_leaves_previous_version_and_no_staged_files(spark, lake):
+def test_failed_write_leaves_previous_version(spark, lake):
     lake.write(_frame(spark, 50), "t")
-    before_files = _files_on_disk(lake.path("t"))
+    committed = {a["path"] for a in _add_actions(lake.path("t"))}
 
     @F.udf("long")
     def explode_on_77(x):
@@ -121,8 +123,8 @@ def test_failed_write_leaves_previous_version_and_no_staged_files(spark, lake):
         lake.write(failing, "t")
     assert lake.version("t") == 0
     assert lake.read("t").count() == 50
-    assert _files_on_disk(lake.path("t")) == before_files
-    assert not os.path.exists(os.path.join(lake.path("t"), "_staging"))
+    # files the failed tasks wrote may lie in the folder, but no version names them
+    assert {a["path"] for a in _add_actions(lake.path("t"))} == committed
 
 
 def test_partitioned_table_round_trip_and_pyarrow_reads_it_without_spark(spark, lake):
@@ -166,7 +168,7 @@ def test_concurrent_appends_both_land(spark, lake):
 
     def append(offset):
         try:
-            Lake(spark, root=lake.root, backend="embedded").write(
+            Lake(spark, root=lake.root).write(
                 _frame(spark, 10, offset=offset), "t", mode="append")
         except Exception as err:  # pragma: no cover - reported by the assert below
             errors.append(err)
@@ -200,7 +202,7 @@ def test_conflicting_overwrites_one_wins_other_gets_clear_error(spark, lake, tmp
     def second_overwrite():
         try:
             slow = _frame(spark, 7, offset=700).coalesce(1).withColumn("id", wait_for_go("id"))
-            Lake(spark, root=lake.root, backend="embedded", run_id="second").write(slow, "t")
+            Lake(spark, root=lake.root, run_id="second").write(slow, "t")
         except Exception as err:
             errors.append(err)
 
@@ -210,36 +212,74 @@ def test_conflicting_overwrites_one_wins_other_gets_clear_error(spark, lake, tmp
         if started.exists():
             break
         threading.Event().wait(0.1)
-    Lake(spark, root=lake.root, backend="embedded", run_id="first").write(_frame(spark, 3, offset=300), "t")
+    Lake(spark, root=lake.root, run_id="first").write(_frame(spark, 3, offset=300), "t")
     go.touch()
     t.join()
     assert len(errors) == 1 and isinstance(errors[0], ConcurrentWriteError)
     assert "concurrent write to table 't'" in str(errors[0])
     assert sorted(r.id for r in lake.read("t").collect()) == [300, 301, 302]
-    assert [c.run_id for c in lake.history("t")] == ["first", "run-test"]
-    assert not os.path.exists(os.path.join(lake.path("t"), "_staging"))
-    on_disk = _files_on_disk(lake.path("t"))
-    committed = {os.path.join(lake.path("t"), a["path"])
-                 for version in (0, 1) for a in _add_actions(lake.path("t"), version)}
-    assert on_disk == committed  # the loser's files were cleaned up
+    assert [c.run_id for c in lake.history("t") if c.operation == "WRITE"] == ["first", "run-test"]
 
 
-def test_next_write_removes_what_a_killed_writer_left(spark, lake):
+def test_a_killed_writer_leaves_the_previous_version_intact(spark, lake, tmp_path):
+    """kill -9 of a job in the middle of its write: the table reads as before, at the same version."""
     lake.write(_frame(spark, 5), "t")
-    table = lake.path("t")
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    # what a writer killed between moving its files and committing leaves behind
-    staging = os.path.join(table, "_staging")
-    os.makedirs(os.path.join(staging, "deadtxn", "_temporary"))
-    orphan = os.path.join(table, "part-00000-deadtxn.snappy.parquet")
-    open(orphan, "wb").write(b"not committed")
-    marker = {"host": socket.gethostname(), "pid": dead.pid, "started": time.time(), "targets": [orphan]}
-    open(os.path.join(staging, "deadtxn.writer"), "w").write(json.dumps(marker))
-    # and a live writer's marker (this process), which must be left alone
-    live = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "targets": []}
-    open(os.path.join(staging, "livetxn.writer"), "w").write(json.dumps(live))
-    lake.write(_frame(spark, 6), "t")
-    assert not os.path.exists(orphan)
-    assert sorted(os.listdir(staging)) == ["livetxn.writer"]
+    started = tmp_path / "started"
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(f"""
+        import pathlib, time
+        from pyspark.sql import functions as F
+        from churn_spark.config import load_config
+        from churn_spark.lake.tables import Lake
+        from churn_spark.session import get_spark
+
+        cfg = load_config(["local"], ["run.warehouse={tmp_path / 'writer_wh'}", "spark.driver_memory=1g"])
+        spark = get_spark(cfg)
+
+        @F.udf("long")
+        def slow(x):
+            pathlib.Path({str(started)!r}).touch()
+            time.sleep(600)
+            return x
+
+        Lake(spark, root={lake.root!r}, run_id="killed").write(spark.range(1000).withColumn("id", slow("id")), "t")
+    """))
+    writer = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while not started.exists() and time.time() < deadline and writer.poll() is None:
+            time.sleep(0.5)
+        assert started.exists(), "the writer never reached its write"
+    finally:
+        os.killpg(writer.pid, signal.SIGKILL)
+        writer.wait(60)
+    assert lake.version("t") == 0
+    assert lake.read("t").count() == 5
+    assert [c.run_id for c in lake.history("t") if c.operation == "WRITE"] == ["run-test"]
+    lake.write(_frame(spark, 6), "t")  # and the next writer is not in the way of anything
     assert lake.read("t").count() == 6
+
+
+def test_replace_where_replaces_only_the_matching_rows_in_one_commit(spark, lake):
+    lake.write(_frame(spark, 30), "parts", partition_by=["cat"])
+    replacement = _frame(spark, 3, offset=1000).withColumn("cat", F.lit("c0"))
+    version = lake.write(replacement, "parts", replace_where="cat = 'c0'")
+    assert version == lake.version("parts")
+    assert lake.history("parts")[0].operation == "WRITE"
+    back = lake.read("parts")
+    assert sorted(r.id for r in back.where("cat = 'c0'").collect()) == [1000, 1001, 1002]
+    assert back.where("cat != 'c0'").count() == 20  # the other partitions are untouched
+    # rows outside the predicate are refused by Delta, and the table stays as it was
+    with pytest.raises(Exception, match="DELTA_REPLACE_WHERE_MISMATCH"):
+        lake.write(_frame(spark, 3, offset=2000), "parts", replace_where="cat = 'c0'")
+    assert lake.version("parts") == version
+    with pytest.raises(LakeError, match="append"):
+        lake.write(replacement, "parts", mode="append", replace_where="cat = 'c0'")
+
+
+def test_an_empty_frame_over_an_empty_table_is_a_write_that_changes_nothing(spark, lake):
+    empty = _frame(spark, 0)
+    first = lake.write(empty, "t")
+    assert lake.write(empty, "t") == lake.version("t") >= first  # Delta made no commit: nothing to add or remove
+    assert lake.read("t").count() == 0
