@@ -222,8 +222,7 @@ class Lake:
         """
         self._require(name)
         fs, base = pafs.FileSystem.from_uri(self.path(name))
-        commits = [int(info.base_name[:-5]) for info in fs.get_file_info(pafs.FileSelector(f"{base}/_delta_log"))
-                   if _COMMIT_FILE.match(info.base_name)]
+        commits = self._commit_versions(fs, base)
         if not commits:
             raise LakeError(f"table {name!r} has no commit in {self.path(name)}/_delta_log")
         return max(commits)
@@ -297,7 +296,7 @@ class Lake:
         exists = self.exists(name)
         if exists and (mode == "append" or replace_where is not None):
             check_append_schema(name, self.schema(name), df.schema)
-        txn, started = uuid.uuid4().hex, _commit_clock()
+        txn, before = uuid.uuid4().hex, self.version(name) if exists else -1
         meta = _commit_metadata(self.run_id, inputs if inputs is not None else self.lineage, txn)
         writer = with_comments(as_stored(df), name).write.format("delta").mode(mode).option("userMetadata", meta)
         if replace_where is not None:
@@ -311,7 +310,7 @@ class Lake:
         with _conflicts_named(name, mode):
             writer.save(path)
         self._register_after_write(name)
-        version = self._version_of(name, txn, started)
+        version = self._version_of(name, txn, before)
         self._writes[name] = version
         return version
 
@@ -323,7 +322,7 @@ class Lake:
         if not self.exists(name):
             return self.write(df, name, inputs=inputs)
         check_append_schema(name, self.schema(name), df.schema)
-        txn, started = uuid.uuid4().hex, _commit_clock()
+        txn, before = uuid.uuid4().hex, self.version(name)
         meta = _commit_metadata(self.run_id, inputs if inputs is not None else self.lineage, txn)
         source = f"_churn_merge_{txn}"
         as_stored(df).createOrReplaceTempView(source)
@@ -335,7 +334,7 @@ class Lake:
         finally:
             self.spark.catalog.dropTempView(source)
         self._register_after_write(name)
-        version = self._version_of(name, txn, started)
+        version = self._version_of(name, txn, before)
         self._writes[name] = version
         return version
 
@@ -397,19 +396,26 @@ class Lake:
                 self.spark.sql(f"COMMENT ON TABLE {ident} IS {_sql_string(wanted)}")
 
     # -- helpers -----------------------------------------------------------------------
-    def _version_of(self, name: str, txn: str, started: dt.datetime) -> int:
-        """The version whose commit carries ``txn`` (other writers may have committed since).
+    def _version_of(self, name: str, txn: str, before: int) -> int:
+        """The version whose commit carries ``txn``: the first commit file after ``before`` that does.
 
-        Delta makes no commit for a write that adds and removes no file (an empty frame over an
-        empty table): when no commit at all came after ``started``, that version stands.
+        Read off the commit files, not ``DESCRIBE HISTORY`` (a Spark job per write); other
+        writers may have committed since. Delta makes no commit for a write that adds and
+        removes no file (an empty frame over an empty table): then ``before`` stands.
         """
-        history = self.history(name, limit=50)
-        for commit in history:
-            if commit.txn == txn:
-                return commit.version
-        if history and history[0].timestamp < started:
-            return history[0].version
-        raise LakeError(f"commit {txn} not found in the history of {self.path(name)}")
+        fs, base = pafs.FileSystem.from_uri(self.path(name))
+        newer = sorted(v for v in self._commit_versions(fs, base) if v > before)
+        for version in newer:
+            if _commit_txn(fs, f"{base}/_delta_log/{version:020d}.json") == txn:
+                return version
+        if not newer and before >= 0:
+            return before
+        raise LakeError(f"commit {txn} not found in the log of {self.path(name)} after version {before}")
+
+    @staticmethod
+    def _commit_versions(fs: pafs.FileSystem, base: str) -> list[int]:
+        return [int(info.base_name[:-5]) for info in fs.get_file_info(pafs.FileSelector(f"{base}/_delta_log"))
+                if _COMMIT_FILE.match(info.base_name)]
 
     def _version_at(self, name: str, timestamp: str | dt.datetime) -> int:
         """The version current at ``timestamp``: the newest committed at or before it (``TIMESTAMP AS OF``)."""
@@ -498,10 +504,14 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _commit_clock() -> dt.datetime:
-    """Now, to the millisecond of Delta's commit timestamps, rounded down."""
-    now = dt.datetime.now(dt.timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+def _commit_txn(fs: pafs.FileSystem, path: str) -> str | None:
+    """The ``txn`` in a commit file's ``commitInfo``, its first line as Delta writes it."""
+    with fs.open_input_stream(path) as stream:
+        head = b""
+        while b"\n" not in head and (chunk := stream.read(1 << 16)):
+            head += chunk
+    first = json.loads(head.split(b"\n", 1)[0] or b"{}")
+    return _parse_user_metadata(first.get("commitInfo", {}).get("userMetadata")).get("txn")
 
 
 def _as_utc(when: str | dt.datetime) -> dt.datetime:
