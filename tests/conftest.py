@@ -16,6 +16,10 @@ from churn_spark.session import get_spark
 
 UNIT = Path(__file__).parent / "unit"
 
+# the tiny pipeline's settings wherever it runs in the suite: a smaller k grid and SVD, the same method
+# (imported by test modules that run it again: a different setting would make every stage out of date)
+FAST = ["--conf", "lsi.k_max=40", "--conf", "lsi.k_grid=[5,10,20,40]", "--conf", "spark.shuffle_partitions=4"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -35,3 +39,16 @@ def spark(cfg):
     session = get_spark(cfg, app_name="churn-spark-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_warehouse(spark, tmp_path_factory) -> str:
+    """Every stage of the pipeline on the tiny generated world, run once for the suite (a minute or two).
+
+    Tests that change it restore it (test_pipeline's ``own_warehouse``); the others only read.
+    """
+    from churn_spark.app.cli import main
+
+    root = str(tmp_path_factory.mktemp("tiny_pipeline") / "wh")
+    assert main(["pipeline", "--preset", "tiny", "--warehouse", root, *FAST]) == 0
+    return root

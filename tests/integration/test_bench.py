@@ -100,18 +100,8 @@ def test_encode_marketing_imputes_training_medians_and_codes_levels():
 # the SVD methods side by side (bench.svd) on the tiny world's LSI matrix
 
 
-@pytest.fixture(scope="module")
-def lsi_warehouse(spark, tmp_path_factory):
-    """The tiny generated world up to the LSI stage (a smaller k_max keeps it short)."""
-    from churn_spark.app.cli import main
-
-    root = str(tmp_path_factory.mktemp("bench_svd") / "wh")
-    assert main(["pipeline", "--preset", "tiny", "--warehouse", root, "--to", "lsi", "--conf", "lsi.k_max=20",
-                 "--conf", "lsi.k_grid=[5,10,20]", "--conf", "spark.shuffle_partitions=4"]) == 0
-    return root
-
-
-def test_svd_comparison_scores_every_method_against_scipy(spark, cfg, lsi_warehouse):
+def test_svd_comparison_scores_every_method_against_scipy(spark, cfg, tiny_warehouse):
+    lsi_warehouse = tiny_warehouse  # the matrix its LSI stage decomposed
     comparison = compare_on_lake(spark, Lake(spark, cfg, root=lsi_warehouse), cfg, k=10)
     runs = {r["method"]: r for r in comparison["runs"]}
     assert set(runs) == set(METHODS)

@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FAST
 
 from churn_spark.app import cluster
 from churn_spark.app.pipeline import GENERATED_PIPELINE, RUNS_TABLE
 from churn_spark.lake.tables import Lake
 
-# the same fast settings as test_pipeline.py: a smaller k grid and SVD, the same method
-FAST = ["--conf", "lsi.k_max=40", "--conf", "lsi.k_grid=[5,10,20,40]", "--conf", "spark.shuffle_partitions=4"]
 SUBMIT_TIMEOUT = 1500  # seconds; the run takes a few minutes on a busy 2-core machine
 
 

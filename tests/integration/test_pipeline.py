@@ -17,14 +17,12 @@ import sys
 import time
 
 import pytest
+from conftest import FAST
 from pyspark.sql import functions as F
 
 from churn_spark.app.cli import main
 from churn_spark.app.pipeline import GENERATED_PIPELINE, RUNS_TABLE
 from churn_spark.lake.tables import Lake
-
-# a smaller k grid and SVD keep the module fast; the method is the same
-FAST = ["--conf", "lsi.k_max=40", "--conf", "lsi.k_grid=[5,10,20,40]", "--conf", "spark.shuffle_partitions=4"]
 
 SILVER_GOLD = ("observations", "email_terms", "text_masking", "vocabulary", "doc_vectors", "lsi_concepts",
                "lsi_terms", "unit_concepts", "feature_selection", "k_selection", "model_coefficients",
@@ -32,11 +30,9 @@ SILVER_GOLD = ("observations", "email_terms", "text_masking", "vocabulary", "doc
                "churn_scores", "pipeline_runs")
 
 
-@pytest.fixture(scope="module")
-def warehouse(spark, tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("pipeline") / "wh")
-    assert main(["pipeline", "--preset", "tiny", "--warehouse", root, *FAST]) == 0
-    return root
+@pytest.fixture
+def warehouse(tiny_warehouse):
+    return tiny_warehouse
 
 
 @pytest.fixture
@@ -170,11 +166,13 @@ def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, own
 
     A changed text setting makes the text stage and everything after it out of date; the
     killed run must leave every table at its previous version, the re-run must finish it.
+    Both runs stop after the LSI stage (``--to lsi``): the stages after it resume alike, and
+    test_a_changed_setting_reruns_only_what_depends_on_it covers them.
     """
     warehouse, lake = own_warehouse
     command = [sys.executable, "-m", "churn_spark.app.cli", "pipeline", "--preset", "tiny", "--warehouse", warehouse,
-               *FAST, "--conf", "text.min_term_count=4"]
-    tables = ("email_terms", "vocabulary", "doc_vectors", "unit_concepts", "churn_scores")
+               "--to", "lsi", *FAST, "--conf", "text.min_term_count=4"]
+    tables = ("email_terms", "vocabulary", "doc_vectors", "unit_concepts")
     counts = {t: lake.read(t).count() for t in tables}
     versions = {t: lake.version(t) for t in tables}
     log_path = tmp_path / "killed.log"
@@ -198,7 +196,7 @@ def test_a_killed_run_resumes_and_leaves_no_partial_or_duplicate_rows(spark, own
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=1200)  # the same command again
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "[text] started" in rerun.stdout and "[score] done" in rerun.stdout
+    assert "[text] started" in rerun.stdout and "[lsi] done" in rerun.stdout
     fresh = Lake(spark, root=warehouse)
     assert fresh.read("vocabulary").where("NOT excluded").count() < \
         lake.read("vocabulary", version=versions["vocabulary"]).where("NOT excluded").count()
