@@ -19,7 +19,16 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
 ]
 
+# a Spark Connect client (SparkSession.builder.remote): pyspark's own "connect" extra, pinned
+CONNECT_REQUIRES = [
+    "grpcio==1.85.3",
+    "grpcio-status==1.85.3",
+    "googleapis-common-protos==1.76.0",
+    "zstandard==0.25.0",
+]
+
 EXTRAS_REQUIRE = {
+    "connect": CONNECT_REQUIRES,
     # independent references and tooling for tests and benchmarks
     "dev": [
         "pytest==9.2.0",
@@ -28,6 +37,7 @@ EXTRAS_REQUIRE = {
         "deltalake==1.6.6",  # delta-rs: a reader without Spark, proves the tables are plain Delta
         "statsmodels==0.15.0",
         "venv-pack==0.2.0",  # packs the executors' Python environment (make package)
+        *CONNECT_REQUIRES,  # the suite runs the pipeline through a Spark Connect server too
     ],
 }
 

@@ -14,9 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+from churn_spark import classic
 from churn_spark.config import Config
 
 # Settings every session needs, whatever the environment.
@@ -26,7 +26,6 @@ _FIXED = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.sources.partitionOverwriteMode": "static",
-    "spark.ui.showConsoleProgress": "false",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     # Arrow batches to Python workers also end at 64 MiB, whatever their row count: a batch of
     # wide rows (e.g. the cached numpy blocks of churn_spark.linalg.blocks) must not fill the JVM heap
@@ -80,52 +79,131 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def remote_url(cfg: Config) -> str:
+    """The Spark Connect server to use: ``spark.remote`` in the configuration, else the
+    ``SPARK_REMOTE`` environment variable (pyspark's own); ``""`` for a classic session."""
+    return cfg.spark.remote or os.environ.get("SPARK_REMOTE", "")
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (no SparkContext, no RDDs, no JVM gateway)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def runtime_conf(cfg: Config) -> dict[str, str]:
+    """The settings a session may change after it started (SQL settings): a Connect client
+    sets these on its server-side session, a classic builder passes them with the rest."""
+    sc = cfg.spark
+    conf = {
+        "spark.sql.shuffle.partitions": str(sc.shuffle_partitions),
+        # Delta replays a table's log in this many tasks (50 by default): our tables have few files
+        "spark.databricks.delta.snapshotPartitions": str(sc.shuffle_partitions),
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(sc.arrow_batch_size),
+        **_FIXED,
+    }
+    return conf
+
+
+def embedded_conf(cfg: Config) -> dict[str, str]:
+    """Every setting of a session whose JVM this project starts: the embedded driver of
+    :func:`get_spark`, and a Spark Connect server (``churn-spark connect-server``), which
+    must hold the static ones (Delta's extension and jars, the metastore) itself."""
+    sc = cfg.spark
+    jars = delta_jars(cfg.lake.jars)
+    log4j = Path(cfg.conf_dir) / "log4j2.properties"
+    java_options = [*LOCAL_JVM_OPTIONS, *([f"-Dlog4j.configurationFile=file:{log4j}"] if log4j.exists() else [])]
+    conf = {
+        "spark.master": sc.master,
+        "spark.app.name": sc.app_name,
+        "spark.driver.memory": sc.driver_memory,
+        # spark.jars for the executors; the driver's own class path as well, since the threads of
+        # the Thrift server load DeltaCatalog through the JVM's class loader, not Spark's
+        "spark.jars": ",".join(jars),
+        "spark.driver.extraClassPath": os.pathsep.join(jars),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        **runtime_conf(cfg),
+        **DELTA_SESSION,
+    }
+    if cfg.lake.metastore == "derby":
+        catalog = metastore_dir(cfg)
+        java_options.append(f"-Dderby.system.home={catalog}")  # Derby writes derby.log into its home
+        conf.update(_derby_conf(catalog))
+    conf["spark.driver.extraJavaOptions"] = " ".join(java_options)
+    conf.update({key: str(value) for key, value in (sc.conf or {}).items()})
+    return conf
+
+
+def _derby_conf(catalog: Path) -> dict[str, str]:
+    return {"spark.sql.catalogImplementation": "hive",
+            "spark.hadoop.javax.jdo.option.ConnectionURL":
+                f"jdbc:derby:;databaseName={catalog / 'metastore_db'};create=true",
+            "spark.sql.warehouse.dir": str(catalog / "managed")}
+
+
 def get_spark(cfg: Config, app_name: str | None = None) -> SparkSession:
-    """Build (or return the active) SparkSession for ``cfg``."""
+    """Build (or return the active) SparkSession for ``cfg``: a Spark Connect session when
+    :func:`remote_url` names a server, else a classic one (embedded, or under spark-submit)."""
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    remote = remote_url(cfg)
+    if remote:
+        return _connect_session(cfg, remote, app_name)
     sc = cfg.spark
-    builder = SparkSession.builder.appName(app_name or sc.app_name)
     if launched_by_spark_submit():
         # the JVM spark-submit started holds its --conf and spark-defaults as system properties;
         # SparkConf reads them only once the gateway to that JVM is open
-        SparkContext._ensure_initialized()
-    given = SparkConf()  # what spark-submit (or the platform) already set
-    derby = cfg.lake.metastore == "derby" and not given.contains("spark.hadoop.javax.jdo.option.ConnectionURL")
-    if not launched_by_spark_submit():
-        builder = builder.master(sc.master).config("spark.driver.memory", sc.driver_memory)
-        jars = delta_jars(cfg.lake.jars)
-        # spark.jars for the executors; the driver's own class path as well, since the threads of
-        # the Thrift server load DeltaCatalog through the JVM's class loader, not Spark's
-        builder = (builder.config("spark.jars", ",".join(jars))
-                   .config("spark.driver.extraClassPath", os.pathsep.join(jars)))
-        log4j = Path(cfg.conf_dir) / "log4j2.properties"
-        java_options = [*LOCAL_JVM_OPTIONS, *([f"-Dlog4j.configurationFile=file:{log4j}"] if log4j.exists() else [])]
-        if derby:  # Derby writes its derby.log into its home, not into the current folder
-            java_options.append(f"-Dderby.system.home={metastore_dir(cfg)}")
-        builder = builder.config("spark.driver.extraJavaOptions", " ".join(java_options))
+        classic.open_gateway()
+        given = classic.submitted_conf()  # what spark-submit (or the platform) already set
+        derby = cfg.lake.metastore == "derby" and "spark.hadoop.javax.jdo.option.ConnectionURL" not in given
+        conf = {**runtime_conf(cfg),
+                **{k: v for k, v in DELTA_SESSION.items() if k not in given},  # Databricks and EMR set their own
+                **(_derby_conf(metastore_dir(cfg)) if derby else {}),
+                **{key: str(value) for key, value in (sc.conf or {}).items()}}
+    else:
+        conf = embedded_conf(cfg)
         # executors must run the same interpreter as the driver (venv with jieba etc.)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        builder = builder.config("spark.ui.enabled", "false")
-    builder = builder.config("spark.sql.shuffle.partitions", str(sc.shuffle_partitions))
-    # Delta replays a table's log in this many tasks (50 by default): our tables have few files
-    builder = builder.config("spark.databricks.delta.snapshotPartitions", str(sc.shuffle_partitions))
-    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(sc.arrow_batch_size))
-    for key, value in _FIXED.items():
+    builder = SparkSession.builder.appName(app_name or sc.app_name)
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    for key, value in DELTA_SESSION.items():
-        if not given.contains(key):  # Databricks and EMR set their own
-            builder = builder.config(key, value)
-    if derby:
-        catalog = metastore_dir(cfg)
-        builder = (builder.enableHiveSupport()
-                   .config("spark.hadoop.javax.jdo.option.ConnectionURL",
-                           f"jdbc:derby:;databaseName={catalog / 'metastore_db'};create=true")
-                   .config("spark.sql.warehouse.dir", str(catalog / "managed")))
-    for key, value in (sc.conf or {}).items():
-        builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(sc.log_level)
+    classic.set_log_level(spark, sc.log_level)
     return spark
+
+
+def _connect_session(cfg: Config, remote: str, app_name: str | None) -> SparkSession:
+    """A session on the Spark Connect server ``remote``. Only SQL settings can be changed from
+    here; the server was started with the rest (Delta's extension and jars, the metastore)."""
+    spark = SparkSession.builder.remote(remote).appName(app_name or cfg.spark.app_name).getOrCreate()
+    for key, value in runtime_conf(cfg).items():
+        spark.conf.set(key, value)
+    for key, value in (cfg.spark.conf or {}).items():
+        if not spark.conf.isModifiable(key):
+            raise ValueError(f"spark.conf {key!r} cannot be set from a Spark Connect client: "
+                             "start the server with it (churn-spark connect-server --conf ...)")
+        spark.conf.set(key, str(value))
+    return spark
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """The application's cores (``SparkContext.defaultParallelism`` of a classic session).
+
+    A Connect session has no SparkContext: there the number of partitions of ``spark.range``
+    tells it (Spark splits a range into that many), found by one small job per session.
+    """
+    if not is_connect(spark):
+        return classic.default_parallelism(spark)
+    key = spark.session_id
+    if key not in _CONNECT_PARALLELISM:
+        from pyspark.sql import functions as F
+
+        ids = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("partition"))
+        probe = ids.agg(F.max("partition").alias("last")).first()
+        _CONNECT_PARALLELISM[key] = int(probe["last"]) + 1
+    return _CONNECT_PARALLELISM[key]
+
+
+_CONNECT_PARALLELISM: dict[str, int] = {}

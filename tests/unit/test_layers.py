@@ -2,7 +2,7 @@
 
 Layers, lowest first (``docs/architecture.md``)::
 
-    config < session < linalg < text | lsi < evaluation < modeling < lake < features < synth < app
+    config | classic < session < linalg < text | lsi < evaluation < modeling < lake < features < synth < app
 
 ``text`` and ``lsi`` stand side by side and do not import each other. The wheel holds no
 benchmark code and the library imports no development-only package.
@@ -22,7 +22,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "churn_spark"
 
-LAYERS = [("churn_spark.config", 0), ("churn_spark.session", 1), ("churn_spark.linalg", 2), ("churn_spark.text", 3),
+LAYERS = [("churn_spark.config", 0), ("churn_spark.classic", 0),
+          ("churn_spark.session", 1), ("churn_spark.linalg", 2), ("churn_spark.text", 3),
           ("churn_spark.lsi", 3), ("churn_spark.evaluation", 4), ("churn_spark.modeling", 5), ("churn_spark.lake", 6),
           ("churn_spark.features", 7), ("churn_spark.synth", 8), ("churn_spark.app", 9)]
 DEV_ONLY = ("sklearn", "statsmodels", "joblib", "pytest", "bench")
