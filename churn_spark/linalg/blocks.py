@@ -4,14 +4,17 @@ Forward selection, the final Newton fits and the k search make many passes over 
 numeric columns. Turning a cached DataFrame into pandas batches costs more per pass than
 the arithmetic (Arrow conversion of every value, and for array columns one numpy object per
 row), so :class:`MatrixBlocks` converts the columns **once** into float64 matrices of up to
-``rows_per_block`` rows, stores each as one ``bytes`` value in a cached RDD (Spark's block
-manager, on the executors) and hands every later pass the matrices themselves
-(``np.frombuffer``: no parsing). An RDD rather than a cached DataFrame: a pass then ships
-the stored bytes to the Python worker as they are, where a cached DataFrame's binary column
-is copied into Arrow batches first; measured on 515,000 x 280 values (1.15 GB, local[2]):
-1.2-1.3 s against 1.7-2.0 s per pass (building the blocks costs more, ~10 s there).
-Nothing proportional to the rows reaches the driver;
-a pass returns one partial result per block, combined with ``treeReduce``.
+``rows_per_block`` rows, stores each as one ``bytes`` value in Spark's cache (on the
+executors) and hands every later pass the matrices themselves (``np.frombuffer``: no
+parsing). Where they are cached depends on the session (:func:`cache_partitions`): on a
+classic session in an RDD (:class:`churn_spark.classic.RddPartitions`), which ships the
+stored bytes to the Python worker as they are, where a cached DataFrame's binary column is
+copied into Arrow batches first (measured on 515,000 x 280 values, 1.15 GB, local[2]: 1.2-1.3 s
+against 1.7-2.0 s per pass); on a Spark Connect session, which has no RDDs, in a cached
+DataFrame (:class:`FramePartitions`), a pass being a ``mapInArrow`` whose small per-task
+results come back with ``toArrow()``. Both run the same pass functions over the same
+partitions and sum the per-task results in partition order, so they give the same numbers.
+Nothing proportional to the rows reaches the driver.
 
 The cache is split by size, not by core: partitions of about ``partition_bytes`` (256 MiB) at most,
 because a partition the cache spilled to disk is read back into one heap buffer (at 5M emails,
@@ -20,7 +23,7 @@ it reads its share of the cached partitions one after the other (a narrow ``coal
 
 Block ``b`` is an ``(n_b, width)`` matrix whose columns are the requested columns in order,
 array columns expanded to their entries (``[y, x_1 .. x_p]`` for a design matrix). A Spark ML
-vector column can enter as its product with a broadcast matrix (:class:`Projected`): the LSI
+vector column can enter as its product with a matrix (:class:`Projected`): the LSI
 fold-in ``c = d · V_k Σ_k⁻¹`` of a sparse term vector ``d`` is formed in the builder, so only
 ``d``'s few entries cross from the JVM, not ``k`` dense loadings per row (1M emails, the k
 search's 515,000 x 300 loadings: building the blocks from the term vectors took 19 s, from
@@ -29,19 +32,22 @@ the stored loadings 27 s).
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark import Broadcast, StorageLevel
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
 from churn_spark.linalg.vectors import arrow_vectors_to_csr
+from churn_spark.session import default_parallelism, is_connect
 
 BLOCK_SCHEMA = "rows long, block binary"
 # just under 1 MiB: the JVM holds each cached block as one byte array, and G1 allocates an array of
@@ -58,12 +64,103 @@ PARTITION_BYTES = 256 << 20
 class Projected:
     """A vector column entering the blocks as ``vector · matrix[:, :width]``.
 
-    ``matrix`` is a broadcast ``(vector size, >= width)`` float64 array; a null vector gives a
-    row of NaNs (counted as nulls like any other).
+    ``matrix`` is a ``(vector size, >= width)`` float64 array; it travels to the executors in
+    the builder's closure (a classic session broadcasts a large closure itself; Spark Connect
+    has no broadcast variables). A null vector gives a row of NaNs (counted as nulls).
     """
 
-    matrix: Broadcast
+    matrix: np.ndarray
     width: int
+
+
+class CachedPartitions(Protocol):
+    """Per-partition Python objects cached on the executors, for passes that return small results.
+
+    ``partitions`` cached partitions holding ``count`` objects; a pass runs its function over
+    the objects of each pass partition (several cached ones when coalesced) as one task.
+    """
+
+    partitions: int
+    count: int
+
+    def collect(self, per_partition: Callable[[Iterator[Any]], Iterator[Any]]) -> list[Any]:
+        """Everything ``per_partition`` yields, on the driver, in partition order."""
+
+    def frame(self, schema: str) -> DataFrame:
+        """The stored rows (tuples of ``schema``) as a DataFrame, for a pass whose output has rows."""
+
+    def unpersist(self) -> None: ...
+
+
+def tree_sum_of(store: CachedPartitions, per_partition: Callable[[Iterator[Any]], Iterator[np.ndarray]]) -> Any:
+    """``Σ`` of what ``per_partition`` yields over all pass partitions, added in partition order."""
+    parts = store.collect(per_partition)
+    if not parts:
+        raise ValueError("a pass over no rows has no sum")
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+class FramePartitions:
+    """:class:`CachedPartitions` in a cached DataFrame: works on every session, Spark Connect too.
+
+    ``frame``'s rows are decoded by ``decode(row values)`` in each pass; a pass is a
+    ``mapInArrow`` whose results, pickled, come back to the driver with ``toArrow()``.
+    """
+
+    def __init__(self, frame: DataFrame, decode: Callable[[tuple], Any], coalesce_to: int = 0,
+                 storage: StorageLevel = StorageLevel.MEMORY_AND_DISK) -> None:
+        self._cached = frame.persist(storage)
+        sizes = partition_sizes(self._cached)  # materialises the cache
+        self.count, self.partitions = sum(sizes), len(sizes)
+        coalesced = coalesce_to and self.partitions > coalesce_to
+        self._passes = self._cached.coalesce(coalesce_to) if coalesced else self._cached
+        self._decode = decode
+
+    def collect(self, per_partition: Callable[[Iterator[Any]], Iterator[Any]]) -> list[Any]:
+        decode = self._decode
+
+        def run(batches):
+            def stored():
+                for batch in batches:
+                    yield from map(decode, zip(*(column.to_pylist() for column in batch.columns), strict=True))
+
+            for result in per_partition(stored()):
+                yield pa.RecordBatch.from_pydict({"result": [pickle.dumps(result, protocol=5)]},
+                                                 schema=pa.schema([("result", pa.binary())]))
+
+        results = self._passes.mapInArrow(run, "result binary").toArrow()
+        return [pickle.loads(raw) for raw in results.column("result").to_pylist()]
+
+    def frame(self, schema: str) -> DataFrame:
+        return self._passes
+
+    def unpersist(self) -> None:
+        self._cached.unpersist()
+
+
+def partition_sizes(frame: DataFrame) -> list[int]:
+    """The number of rows in each partition of ``frame``, in order (empty ones too): one job
+    that moves one constant per row (Spark Connect has no ``getNumPartitions``)."""
+
+    def count(batches):
+        yield pa.RecordBatch.from_pydict({"rows": [sum(batch.num_rows for batch in batches)]},
+                                         schema=pa.schema([("rows", pa.int64())]))
+
+    return frame.select(F.lit(True).alias("row")).mapInArrow(count, "rows long").toArrow().column(0).to_pylist()
+
+
+def cache_partitions(frame: DataFrame, decode: Callable[[tuple], Any], coalesce_to: int = 0,
+                     storage: StorageLevel = StorageLevel.MEMORY_AND_DISK) -> CachedPartitions:
+    """``frame``'s rows, decoded, cached: in an RDD on a classic session (faster passes), in a
+    DataFrame on Spark Connect. ``coalesce_to`` > 0: a pass reads that many partitions at most."""
+    if is_connect(frame.sparkSession):
+        return FramePartitions(frame, decode, coalesce_to, storage)
+    from churn_spark.classic import RddPartitions
+
+    return RddPartitions(frame, decode, coalesce_to, storage)
 
 
 def _as_matrix(batch: pa.RecordBatch, columns: list[str], array_widths: Mapping[str, int],
@@ -134,7 +231,7 @@ class MatrixBlocks:
 
         def to_blocks(batches):
             # each projection's first `width` columns, made contiguous once per task, not per batch
-            projections = {c: np.ascontiguousarray(p.matrix.value[:, : p.width]) for c, p in projected.items()}
+            projections = {c: np.ascontiguousarray(p.matrix[:, : p.width]) for c, p in projected.items()}
             pending: list[np.ndarray] = []
             for batch in batches:
                 pending.append(_as_matrix(batch, names, array_widths, projections))
@@ -159,17 +256,16 @@ class MatrixBlocks:
 
         self.spark = df.sparkSession
         frame = df.select(*[as_double(c) for c in columns]).toDF(*columns)
-        cores = self.spark.sparkContext.defaultParallelism
-        self.rows = frame.count()
+        cores = default_parallelism(self.spark)
+        in_partitions = partition_sizes(frame)
+        self.rows = sum(in_partitions)
         needed = -(-self.rows * 8 * max(self.width, 1) // partition_bytes)
-        built = frame.mapInArrow(to_blocks, BLOCK_SCHEMA).rdd
-        if built.getNumPartitions() < needed:  # only then a shuffle (columns drawn with rand() keep their values)
-            built = frame.repartition(needed).mapInArrow(to_blocks, BLOCK_SCHEMA).rdd
-        self.partitions = built.getNumPartitions()
-        self._cached = built.map(lambda row: (int(row[0]), bytes(row[1]))).persist(StorageLevel.MEMORY_AND_DISK)
-        self.n_blocks = self._cached.count()  # materialises the cache: later passes read the blocks
-        # each pass task reads several cached partitions in turn: one task per core, as few as possible
-        self.rdd = self._cached.coalesce(cores) if self.partitions > cores else self._cached
+        if len(in_partitions) < needed:  # only then a shuffle (columns drawn with rand() keep their values)
+            frame = frame.repartition(needed)
+        self._store = cache_partitions(frame.mapInArrow(to_blocks, BLOCK_SCHEMA),
+                                       lambda row: (int(row[0]), bytes(row[1])), coalesce_to=cores)
+        self.partitions = self._store.partitions
+        self.n_blocks = self._store.count  # the cache is materialised: later passes read the blocks
 
     def tree_sum(self, partial: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """``Σ_b partial(block_b)`` over all blocks (1-d float64 vectors of one length): one Spark job."""
@@ -183,7 +279,7 @@ class MatrixBlocks:
             if total is not None:
                 yield total
 
-        return self.rdd.mapPartitions(partial_sums).treeReduce(np.add, depth=2)
+        return tree_sum_of(self._store, partial_sums)
 
     def map_frames(self, function: Callable[[np.ndarray], pd.DataFrame], schema: str) -> DataFrame:
         """A DataFrame of ``function(block)`` for every block (each a pandas frame of ``schema``)."""
@@ -194,7 +290,7 @@ class MatrixBlocks:
                 yield from map(function, _blocks_of(zip(pdf["rows"], pdf["block"], strict=True), width, pass_bytes))
 
         # the output rows go back to the JVM in Arrow batches, so the blocks enter as a DataFrame
-        return self.spark.createDataFrame(self.rdd, BLOCK_SCHEMA).mapInPandas(frames, schema)
+        return self._store.frame(BLOCK_SCHEMA).mapInPandas(frames, schema)
 
     def partials(self, partial: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
         """``partial(block)`` of every matrix a pass sees, on the driver (small summaries only)."""
@@ -204,7 +300,7 @@ class MatrixBlocks:
             for block in _blocks_of(stored, width, pass_bytes):
                 yield np.asarray(partial(block), dtype=np.float64)
 
-        return self.rdd.mapPartitions(per_block).collect()
+        return self._store.collect(per_block)
 
     def column_moments(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Rows, and per matrix column the mean, population standard deviation and NaN count (nulls).
@@ -226,7 +322,7 @@ class MatrixBlocks:
 
         total = (0, np.zeros(width), np.zeros(width))
         nans = np.zeros(width)
-        for part in self.rdd.mapPartitions(partition_moments).collect():  # one small vector per task
+        for part in self._store.collect(partition_moments):  # one small vector per task
             total = merge_moments(total, (part[0], part[1 : width + 1], part[width + 1 : 2 * width + 1]))
             nans += part[2 * width + 1 :]
         n, mean, m2 = total
@@ -234,7 +330,7 @@ class MatrixBlocks:
         return int(n), mean, sd, nans.astype(np.int64)
 
     def unpersist(self) -> None:
-        self._cached.unpersist()
+        self._store.unpersist()
 
 
 def merge_moments(a: tuple, b: tuple) -> tuple:

@@ -189,8 +189,7 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
     def __init__(self, svd: SVDResult | None = None) -> None:
         super().__init__()
         self._svd = svd
-        self._projection_broadcast = None  # V / s, broadcast once per model and SparkContext
-        self._projection_broadcast_sc = None
+        self._projection_matrix: np.ndarray | None = None  # V / s, formed once per model
 
     # -- the learned subspace -----------------------------------------------------------
 
@@ -244,16 +243,16 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
         k = self.numConcepts if k is None else k
         if not 1 <= k <= self.numConcepts:
             raise ValueError(f"k = {k} but the model has {self.numConcepts} concepts")
-        return Projected(self._projection(SparkSession.active()), k)
+        return Projected(self._projection(), k)
 
     # -- transform ----------------------------------------------------------------------
 
-    def _projection(self, spark: SparkSession):
-        sc = spark.sparkContext
-        if self._projection_broadcast is None or self._projection_broadcast_sc is not sc:
-            self._projection_broadcast = sc.broadcast(self.termLoadings / self.singularValues)
-            self._projection_broadcast_sc = sc
-        return self._projection_broadcast
+    def _projection(self) -> np.ndarray:
+        """``V / s``, which the fold-in functions carry in their closures (Spark Connect has no
+        broadcast variables; a classic session broadcasts a closure over 1 MB by itself)."""
+        if self._projection_matrix is None:
+            self._projection_matrix = np.ascontiguousarray(self.termLoadings / self.singularValues)
+        return self._projection_matrix
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         out_col = self.getOutputCol()
@@ -272,8 +271,7 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
 
         What :meth:`transform` computes, before it becomes a vector: for tables stored as arrays.
         """
-        fold_in = _fold_in_batches(self._projection(dataset.sparkSession), self.numTerms, self.getInputCol(),
-                                   out_col)
+        fold_in = _fold_in_batches(self._projection(), self.numTerms, self.getInputCol(), out_col)
         schema = StructType([*dataset.schema.fields, StructField(out_col, ArrayType(DoubleType(), False), True)])
         return dataset.mapInArrow(fold_in, schema)
 
@@ -287,19 +285,18 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
         return _LSIModelReader()
 
 
-def _fold_in_batches(projection_broadcast, n_terms: int, in_col: str, out_col: str):
+def _fold_in_batches(projection: np.ndarray, n_terms: int, in_col: str, out_col: str):
     """A ``mapInArrow`` function adding ``A_batch · (V/s)`` to each Arrow batch as ``array<double>``.
 
-    Module-level so that the closure captures only the broadcast handle, not the model (whose
-    ``V`` would otherwise be pickled into every task). ``mapInArrow`` rather than an Arrow UDF:
-    Spark 4.2 cannot feed a vector (UDT) column to an Arrow UDF in every plan (writes and
-    checkpoints fail on it); the array becomes a vector again on the JVM side.
+    Module-level so that the closure captures only the projection, not the model object.
+    ``mapInArrow`` rather than an Arrow UDF: Spark 4.2 cannot feed a vector (UDT) column to an
+    Arrow UDF in every plan (writes and checkpoints fail on it); the array becomes a vector again on the JVM side.
     """
 
     def fold_in(batches):
         for batch in batches:
             rows, nulls = arrow_vectors_to_csr(batch.column(in_col), n_terms)
-            dense = np.ascontiguousarray(rows @ projection_broadcast.value)
+            dense = np.ascontiguousarray(rows @ projection)
             offsets = pa.array(np.arange(dense.shape[0] + 1, dtype=np.int32) * dense.shape[1], pa.int32())
             mask = pa.array(nulls, pa.bool_()) if nulls is not None and nulls.any() else None
             loadings = pa.ListArray.from_arrays(offsets, pa.array(dense.ravel(), pa.float64()), mask=mask)

@@ -9,7 +9,8 @@ only the exact left singular vector of a training row for the uncentred decompos
 
 Two methods, one result type:
 
-* ``arpack`` — Spark's ``RowMatrix.computeSVD``: ARPACK's implicitly restarted Lanczos on
+* ``arpack`` — Spark's ``RowMatrix.computeSVD`` (``pyspark.mllib``: classic sessions only, in
+  :mod:`churn_spark.classic`): ARPACK's implicitly restarted Lanczos on
   ``AᵀA``, one distributed ``AᵀA v`` product (one Spark job) per Lanczos step. Accurate,
   but several hundred jobs for ``k ≈ 200``; for fewer than 100 columns, or ``k > n_cols / 2``
   on at most 15,000 columns, Spark forms the ``n_cols x n_cols`` Gramian on the driver
@@ -25,8 +26,9 @@ Two methods, one result type:
       G = Kᵀ AᵀA K = [W_iᵀ Z_j];  G = E diag(s²) Eᵀ;  V = K E[:, :k]
 
   Each pass is one Spark job over the cached rows: every partition multiplies its sparse
-  block ``X`` (scipy CSR, one per core) by the broadcast ``W_j`` and returns ``Xᵀ (X W_j)``
-  (``n_cols x b``), summed by ``treeReduce``. The Rayleigh–Ritz step needs no further
+  block ``X`` (scipy CSR, one per core) by ``W_j`` (in the pass's closure) and returns
+  ``Xᵀ (X W_j)`` (``n_cols x b``), summed on the driver in partition order. It runs on a
+  classic and on a Spark Connect session alike (``arpack`` is classic-only). The Rayleigh–Ritz step needs no further
   pass: ``G`` is built from the products already computed (its lower triangle by
   symmetry), and its eigen-decomposition gives ``s²``. That squares the condition number,
   which costs accuracy only for ``s_i / s_1`` near ``√eps ≈ 1e-8`` (far below any concept
@@ -64,11 +66,13 @@ import numpy as np
 import pyarrow as pa
 import scipy.linalg
 import scipy.sparse as sp
-from pyspark import RDD, StorageLevel
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from churn_spark.linalg.blocks import CachedPartitions, cache_partitions, tree_sum_of
 from churn_spark.linalg.vectors import arrow_vectors_to_csr
+from churn_spark.session import default_parallelism
 
 log = logging.getLogger(__name__)
 
@@ -94,42 +98,36 @@ class SVDResult:
 
 
 
-def _csr_blobs(batches):
-    """mapInArrow body: each Arrow batch of vectors -> one row holding a pickled CSR block."""
-    for batch in batches:
-        matrix, _ = arrow_vectors_to_csr(batch.column(0))
+def _csr_partition(batches):
+    """mapInArrow body: a partition's vectors -> one row holding them as one pickled CSR matrix."""
+    blocks = [arrow_vectors_to_csr(batch.column(0))[0] for batch in batches]
+    if blocks:
+        matrix = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
         yield pa.RecordBatch.from_pydict(
             {"block": [pickle.dumps(matrix, protocol=5)]}, schema=pa.schema([("block", pa.binary())])
         )
 
 
-def _stack_partition(blocks):
-    blocks = list(blocks)
-    if blocks:
-        yield sp.vstack(blocks, format="csr")
+def _unpickled(row: tuple):
+    return pickle.loads(row[0])
 
 
-def row_blocks(df: DataFrame, col: str) -> RDD:
-    """The vector column as an RDD of one scipy CSR block per partition, persisted in memory.
+def row_blocks(df: DataFrame, col: str) -> CachedPartitions:
+    """The vector column as one scipy CSR block per partition, cached in memory.
 
     Null vectors are left out. Arrow moves the vectors to Python without per-row objects.
-    Partitions are coalesced to the default parallelism (one block per core): every pass
-    then ships one partial product per core. The caller unpersists.
+    Partitions are coalesced to the default parallelism first (one block per core): every
+    pass then ships one partial product per core. The caller unpersists.
     """
-    blobs = df.select(col).where(F.col(col).isNotNull()).mapInArrow(_csr_blobs, "block binary")
-    pieces = blobs.rdd.map(lambda row: pickle.loads(row[0]))
-    cores = df.sparkSession.sparkContext.defaultParallelism
-    if pieces.getNumPartitions() > cores:
-        pieces = pieces.coalesce(cores)
-    return pieces.mapPartitions(_stack_partition).persist(StorageLevel.MEMORY_ONLY)
+    vectors = df.select(col).where(F.col(col).isNotNull())
+    cores = default_parallelism(df.sparkSession)
+    blobs = vectors.coalesce(cores).mapInArrow(_csr_partition, "block binary")
+    return cache_partitions(blobs, _unpickled, storage=StorageLevel.MEMORY_ONLY)
 
 
-def _block_stats(block: sp.csr_matrix) -> tuple[int, int, float, set[int]]:
-    return block.shape[0], block.nnz, float(block.data @ block.data), {block.shape[1]}
-
-
-def _add_stats(a, b):
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] | b[3]
+def _block_stats(blocks):
+    for block in blocks:
+        yield block.shape[0], block.nnz, float(block.data @ block.data), {block.shape[1]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -210,27 +208,27 @@ def block_krylov_svd(
 
 
 class _DistributedGramTimes:
-    """``W -> AᵀA W`` as one Spark job: ``W`` broadcast, ``Xᵀ(X W)`` per partition, tree-summed.
+    """``W -> AᵀA W`` as one Spark job: ``W`` in the closure, ``Xᵀ(X W)`` per partition, summed.
 
     Counts the passes and the seconds spent in them (the rest of the time is the driver's).
     """
 
-    def __init__(self, blocks: RDD) -> None:
+    def __init__(self, blocks: CachedPartitions) -> None:
         self.blocks = blocks
         self.passes = 0
         self.seconds = 0.0
 
     def __call__(self, basis: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        broadcast = self.blocks.context.broadcast(np.ascontiguousarray(basis))
+        basis = np.ascontiguousarray(basis)
+
+        def partial(blocks):
+            for block in blocks:
+                yield block.T @ (block @ basis)
+
         try:
-
-            def partial(block):
-                return block.T @ (block @ broadcast.value)
-
-            return self.blocks.map(partial).treeReduce(np.add, depth=2)
+            return tree_sum_of(self.blocks, partial)
         finally:
-            broadcast.destroy()
             self.passes += 1
             self.seconds += time.perf_counter() - start
             log.debug("pass %d (width %d): %.1f s", self.passes, basis.shape[1], time.perf_counter() - start)
@@ -255,7 +253,11 @@ def randomized_svd(
     start = time.perf_counter()
     blocks = row_blocks(df, col)
     try:
-        n_rows, nnz, frobenius2, widths = blocks.map(_block_stats).reduce(_add_stats)
+        stats = blocks.collect(_block_stats)
+        if not stats:
+            raise ValueError("cannot compute an SVD of a matrix without rows")
+        n_rows, nnz = sum(s[0] for s in stats), sum(s[1] for s in stats)
+        frobenius2, widths = sum(s[2] for s in stats), set().union(*(s[3] for s in stats))
         if len(widths) != 1:
             raise ValueError(f"column {col!r} holds vectors of different sizes {sorted(widths)}")
         n_cols = widths.pop()
@@ -293,28 +295,13 @@ def randomized_svd(
 def arpack_svd(df: DataFrame, col: str, k: int, rcond: float = 1e-6) -> SVDResult:
     """Top-``k`` SVD of the vector column ``col`` with ``RowMatrix.computeSVD`` (ARPACK).
 
-    The rows (null vectors left out) are converted to ``pyspark.mllib`` vectors once and
-    cached in the JVM, since ARPACK passes over them once per Lanczos step.
+    Classic sessions only (:func:`churn_spark.classic.arpack_svd_arrays`).
     """
-    from pyspark.mllib.linalg import Vectors as MLlibVectors
-    from pyspark.mllib.linalg.distributed import RowMatrix
+    from churn_spark.classic import arpack_svd_arrays
 
-    rows = df.select(col).where(F.col(col).isNotNull()).rdd.map(lambda row: MLlibVectors.fromML(row[0]))
-    matrix = RowMatrix(rows)
-    java_rows = matrix._java_matrix_wrapper._java_model.rows()
-    java_rows.cache()
-    try:
-        n_rows, n_cols = int(matrix.numRows()), int(matrix.numCols())
-        # one more pass: ‖A‖_F² = Σ_j ‖column j‖²
-        norms = matrix.computeColumnSummaryStatistics().normL2()
-        frobenius2 = float(np.sum(np.asarray(norms) ** 2))
-        k_eff = _clamp_k(k, n_rows, n_cols)
-        svd = matrix.computeSVD(k_eff, computeU=False, rCond=rcond)
-        s = svd.s.toArray()
-        loadings = svd.V.toArray()
-    finally:
-        java_rows.unpersist(False)
-    s, loadings = _keep_numerical_rank(s, loadings, rcond, k_eff)
+    s, loadings, frobenius2, n_rows, n_cols = arpack_svd_arrays(
+        df, col, lambda rows, cols: _clamp_k(k, rows, cols), rcond)
+    s, loadings = _keep_numerical_rank(s, loadings, rcond, _clamp_k(k, n_rows, n_cols))
     log.info("ARPACK SVD: %d x %d, k=%d", n_rows, n_cols, len(s))
     return SVDResult(s, fix_signs(loadings), frobenius2, n_rows, n_cols, "arpack")
 

@@ -1,10 +1,44 @@
-"""MatrixBlocks: the cached float64 row blocks hold exactly the DataFrame's values."""
+"""MatrixBlocks: the cached float64 row blocks hold exactly the DataFrame's values.
+
+Every test runs with both stores: the RDD of a classic session and the cached DataFrame that a
+Spark Connect session uses (which works on a classic session too).
+"""
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from churn_spark.linalg.blocks import MatrixBlocks
+from churn_spark.classic import RddPartitions
+from churn_spark.linalg import blocks as blocks_module
+from churn_spark.linalg.blocks import FramePartitions, MatrixBlocks, partition_sizes
+
+
+@pytest.fixture(autouse=True, params=["rdd", "frame"])
+def store(request, monkeypatch):
+    kind = {"rdd": RddPartitions, "frame": FramePartitions}[request.param]
+    monkeypatch.setattr(blocks_module, "cache_partitions", kind)
+    return kind
+
+
+def cached_blocks(blocks: MatrixBlocks) -> list[list[tuple[int, int]]]:
+    """(rows, bytes) of every cached block, per cached partition (empty ones too)."""
+    store = blocks._store
+    if isinstance(store, RddPartitions):
+        return store._cached.mapPartitions(lambda stored: [[(rows, len(raw)) for rows, raw in stored]]).collect()
+
+    def listing(batches):
+        pairs = [(r, len(b)) for batch in batches
+                 for r, b in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)]
+        yield pa.RecordBatch.from_pylist([{"rows": [p[0] for p in pairs], "bytes": [p[1] for p in pairs]}])
+
+    got = store._cached.mapInArrow(listing, "rows array<long>, bytes array<long>").collect()
+    return [list(zip(row["rows"], row["bytes"], strict=True)) for row in got]
+
+
+def pass_partitions(blocks: MatrixBlocks) -> int:
+    store = blocks._store
+    return store._passes.getNumPartitions() if isinstance(store, RddPartitions) else len(partition_sizes(store._passes))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +66,7 @@ def test_blocks_hold_the_rows_in_column_order(frame):
         got = rows.toPandas().sort_values(["i", "y"]).to_numpy()
         want = pdf[["y", "i"]].astype(float).sort_values(["i", "y"]).to_numpy()
         np.testing.assert_array_equal(got, want)
-        stored = blocks._cached.map(lambda block: block[0]).collect()
+        stored = [rows for part in cached_blocks(blocks) for rows, _ in part]
         assert len(stored) == blocks.n_blocks and max(stored) == 10  # the last of a partition less
         parts = blocks.partials(lambda b: np.array([len(b)]))
         assert sum(p[0] for p in parts) == len(pdf) and max(p[0] for p in parts) == 30
@@ -83,11 +117,11 @@ def test_blocks_are_cached_in_partitions_of_bounded_size(frame):
         blocks = MatrixBlocks(source, ["y", "v", "i"], array_widths={"v": 4}, partition_bytes=1000)
         try:
             assert blocks.rows == len(pdf) and blocks.partitions == partitions
-            sizes = blocks._cached.mapPartitions(lambda stored: [sum(rows for rows, _ in stored)]).collect()
+            sizes = [sum(rows for rows, _ in part) for part in cached_blocks(blocks)]
             # at most one row over the bound
             assert len(sizes) == partitions and sum(sizes) == len(pdf) and max(sizes) * 6 * 8 <= 1000 + 6 * 8
             # a pass runs one task per core over the cached partitions, and sees every row once
-            assert blocks.rdd.getNumPartitions() == blocks.spark.sparkContext.defaultParallelism
+            assert pass_partitions(blocks) == blocks.spark.sparkContext.defaultParallelism
             expected = np.column_stack([pdf["y"], np.stack(pdf["v"]), pdf["i"]])
             total = blocks.tree_sum(lambda b: np.concatenate([[len(b)], b.sum(axis=0)]))
             assert total[0] == len(pdf)
@@ -103,7 +137,7 @@ def test_default_blocks_stay_under_one_mebibyte(spark):
     df = spark.createDataFrame(pd.DataFrame({"x": list(values)}), "x array<double>").coalesce(1)
     blocks = MatrixBlocks(df, ["x"], array_widths={"x": width})
     try:
-        sizes = blocks._cached.map(lambda block: len(block[1])).collect()
+        sizes = [size for part in cached_blocks(blocks) for _, size in part]
         assert max(sizes) < 1 << 20 and sum(sizes) == n * width * 8 and len(sizes) > 1
     finally:
         blocks.unpersist()
