@@ -35,6 +35,8 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from churn_spark.session import default_parallelism
+
 
 def twice_mann_whitney_u(pos_at: np.ndarray, neg_at: np.ndarray) -> int:
     """``Σ_s pos(s) (2 neg(< s) + neg(s))`` from the counts per distinct score, scores ascending.
@@ -172,7 +174,7 @@ def auc_by_group(scored: DataFrame, group_col: str, score_col: str, label_col: s
     group_type = scored.schema[group_col].dataType.simpleString()
     rows = scored.select(F.col(group_col).alias("g"), F.col(score_col).cast("double").alias("s"),
                          (F.col(label_col) == 1).alias("positive")).dropna()
-    partitions = scored.sparkSession.sparkContext.defaultParallelism * 2
+    partitions = default_parallelism(scored.sparkSession) * 2
     per_group = (rows.repartition(partitions, "g")
                  .mapInArrow(_mann_whitney, f"g {group_type}, u2 long, p long, n long").collect())
     return {row["g"]: auc_from_twice_u(row["u2"], row["p"], row["n"]) for row in per_group}

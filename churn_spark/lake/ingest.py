@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -143,11 +144,22 @@ def sanitize_column_names(names: list[str]) -> tuple[list[str], dict[str, str]]:
 # inputs
 
 
-def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    """Hadoop FileSystem and Path of ``path``: the same view of storage (hdfs://, s3a://...) as Spark."""
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+def _listed_files(spark: SparkSession, path: str) -> list[tuple[str, int]] | None:
+    """``(name, length)`` of the files Spark would read at ``path``, or None when it does not exist.
+
+    DataFrame-only (classic and Connect sessions, the same view of storage as Spark): the
+    ``binaryFile`` source without its ``content`` column reads no bytes. A file lists itself, a
+    folder its files at any depth; names starting with ``_`` or ``.`` are skipped (``_delta_log``,
+    ``_SUCCESS``, ``.crc`` files ...), as every file source skips them.
+    """
+    try:
+        rows = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(path)
+                .select("path", "length").collect())
+    except AnalysisException as e:
+        if e.getCondition() == "PATH_NOT_FOUND" or "PATH_NOT_FOUND" in str(e):
+            return None
+        raise
+    return [(r.path.rstrip("/").rsplit("/", 1)[-1], r.length) for r in rows]
 
 
 def _format_of_name(name: str) -> str | None:
@@ -168,17 +180,15 @@ def detect_format(spark: SparkSession, path: str, fmt: str = "auto", what: str =
     """
     if fmt not in ("auto", *FORMATS):
         raise IngestError(f"unknown format {fmt!r} for {what} {path}: use auto, {', '.join(FORMATS)}")
-    fs, hpath = _hadoop_path(spark, path)
-    if not fs.exists(hpath):
+    files = _listed_files(spark, path)
+    if files is None:
         raise IngestError(f"{what} path does not exist: {path}")
-    status = fs.getFileStatus(hpath)
-    if status.isDirectory():
-        children = [s.getPath().getName() for s in fs.listStatus(hpath)]
-        is_delta = "_delta_log" in children
-        data_files = [n for n in children if not n.startswith(("_", "."))]
-        size = fs.getContentSummary(hpath).getLength()
-    else:
-        is_delta, data_files, size = False, [hpath.getName()], status.getLen()
+    data_files = [name for name, _ in files]
+    size = sum(length for _, length in files)
+    # the listing skips _delta_log: a Delta table is a folder holding one (a file has none)
+    delta_log = _listed_files(spark, path.rstrip("/") + "/_delta_log")
+    is_delta = delta_log is not None
+    size += sum(length for _, length in delta_log or ())
     if size == 0:
         raise IngestError(f"{what} file is empty: {path}")
     if fmt == "delta" and not is_delta:

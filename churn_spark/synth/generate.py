@@ -33,6 +33,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from churn_spark.config import Config
 from churn_spark.evaluation.auc import auc
 from churn_spark.lake.tables import Lake
+from churn_spark.session import default_parallelism
 from churn_spark.synth.mechanism import TOPIC_IDS
 from churn_spark.synth.presets import preset_params
 from churn_spark.synth.world import WorldParams, block_seeds, simulate_block
@@ -169,7 +170,7 @@ def run_generate(spark: SparkSession, lake: Lake, cfg: Config) -> dict[str, Any]
     """
     g = cfg.generate
     params = preset_params(g.preset, seed=g.seed, emails=g.emails)
-    partitions = g.partitions or min(params.n_blocks, 4 * spark.sparkContext.defaultParallelism)
+    partitions = g.partitions or min(params.n_blocks, 4 * default_parallelism(spark))
     started = time.time()
     result: dict[str, Any] = {"preset": g.preset, "seed": g.seed, "blocks": params.n_blocks,
                               "customers": params.n_blocks * params.block_customers, "partitions": partitions,

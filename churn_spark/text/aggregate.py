@@ -152,24 +152,27 @@ def aggregate_unit_vectors(email_vectors_df: DataFrame, observations_df: DataFra
                            T.StructField("has_emails", T.BooleanType(), False), vector_field])
     runs = pairs.select(*keys, "_vector").repartition("unit_id").sortWithinPartitions("unit_id")
     if weighting is not None:
-        shipped = runs.sparkSession.sparkContext.broadcast(weighting.kept_terms())
-        return runs.mapInArrow(_weigh_sum_sorted_runs(keys, size, to_arrow_schema(schema), shipped), schema)
+        return runs.mapInArrow(
+            _weigh_sum_sorted_runs(keys, size, to_arrow_schema(schema), weighting.kept_terms()), schema)
     return runs.mapInPandas(_sum_sorted_runs(keys, size, schema.names), schema)
 
 
-def _weigh_sum_sorted_runs(keys: list[str], size: int, schema: pa.Schema, shipped):
+def _weigh_sum_sorted_runs(keys: list[str], size: int, schema: pa.Schema,
+                           kept_terms: tuple[list[str], np.ndarray]):
     """mapInArrow: (unit, email terms) rows sorted by unit -> one row per unit, its emails weighted
     (log-tf x idf) and summed with array operations, no Python object per email.
 
-    ``shipped`` broadcasts ``(kept terms in id order, idf)``. The last unit of a batch may continue
-    in the next one: its rows are carried over until its run ends.
+    ``kept_terms`` is ``(kept terms in id order, idf)``; it travels in the function's closure (works
+    on Spark Connect; classic Spark broadcasts a large pickled command itself) and its Arrow lookup
+    array is built once per task. The last unit of a batch may continue in the next one: its rows are
+    carried over until its run ends.
     """
     def summed(batches):
         vocabulary: tuple[pa.Array, np.ndarray] | None = None
         carried: pa.Table | None = None
         for batch in batches:
             if vocabulary is None:
-                terms, idf = shipped.value
+                terms, idf = kept_terms
                 vocabulary = (pa.array(terms, pa.string()), np.asarray(idf, dtype=float))
             table = pa.Table.from_batches([batch])
             if carried is not None:

@@ -11,8 +11,9 @@ contain a digit are dropped as well (order numbers, residues of masked data).
 
 Where the work happens: on the executors. Each Python worker builds its segmenter once
 (:func:`segmenter_for`, a module-level cache keyed by backend, dictionary hash and POS
-lists) from the user dictionary *text*, which travels in a Spark broadcast variable; the
-tokenizer itself is never pickled. The stage is therefore self-contained: a saved model
+lists) from the user dictionary *text*, which travels in the UDF's closure (works on Spark
+Connect; classic Spark broadcasts a large pickled command itself); the tokenizer itself is
+never pickled. The stage is therefore self-contained: a saved model
 carries its dictionary and works under spark-submit on workers that have no ``conf/``.
 
 Backends (``backend`` param, config ``text.segmenter``):
@@ -224,8 +225,8 @@ def segmenter_for(backend: str, dict_key: str, user_dict_text, keep: Sequence[st
                   drop: Sequence[str]) -> Segmenter:
     """This process's segmenter for a dictionary, built on first use and then reused.
 
-    ``user_dict_text`` is a string or anything with a ``.value`` string (a broadcast), read
-    only when the segmenter is built. At most two segmenters are kept per process.
+    ``user_dict_text`` is a string or anything with a ``.value`` string (e.g. a broadcast),
+    read only when the segmenter is built. At most two segmenters are kept per process.
     """
     key = (backend, dict_key, tuple(keep), tuple(drop))
     with _LOCK:
@@ -282,18 +283,21 @@ class ChineseSegmenter(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         return segmenter_for(self.getOrDefault("backend"), dictionary_version({"user": text}), text,
                              self.getOrDefault("keepPos"), self.getOrDefault("dropPos"))
 
-    def batch_function(self, spark: SparkSession):
-        """A picklable ``f(texts) -> list of term lists``; the dictionary goes in a broadcast."""
+    def batch_function(self, spark: SparkSession | None = None):
+        """A picklable ``f(texts) -> list of term lists``; the dictionary goes in its closure.
+
+        A closure rather than a broadcast works on Spark Connect, and classic Spark broadcasts a
+        large pickled command itself. ``spark`` is no longer used (kept for the callers).
+        """
         text = self.getOrDefault("userDictionary")
         backend, keep, drop = (self.getOrDefault("backend"), self.getOrDefault("keepPos"),
                                self.getOrDefault("dropPos"))
         if backend not in BACKENDS:
             raise ValueError(f"unknown segmenter backend {backend!r}; expected one of {BACKENDS}")
         dict_key = dictionary_version({"user": text})
-        shipped = spark.sparkContext.broadcast(text)
 
         def segment_batch(texts) -> list[list[str]]:
-            segmenter = segmenter_for(backend, dict_key, shipped, keep, drop)
+            segmenter = segmenter_for(backend, dict_key, text, keep, drop)
             return [segmenter.terms(t) if isinstance(t, str) else [] for t in texts]
 
         return segment_batch

@@ -18,8 +18,9 @@ terms outside the kept vocabulary are ignored. Spark's ``IDF`` (``ln((N+1)/(df+1
 log tf) is deliberately not used.
 
 The counting is distributed (per-partition counts with Arrow arrays, then one group-by); only the
-vocabulary (one row per distinct term) comes to the driver, and the fitted vocabulary is
-broadcast to the executors for :meth:`LogTfIdfModel.transform`.
+vocabulary (one row per distinct term) comes to the driver, and the fitted vocabulary travels
+to the executors in the closure of :meth:`LogTfIdfModel.transform` (works on Spark Connect;
+classic Spark broadcasts a large pickled command itself).
 """
 
 from __future__ import annotations
@@ -242,16 +243,16 @@ class LogTfIdfModel(Model, _LogTfIdfParams, MLReadable, MLWritable):
         """The vocabulary as a Spark DataFrame (:data:`VOCABULARY_SCHEMA`)."""
         return spark.createDataFrame(self._vocabulary.astype({"term_id": "Int32"}), VOCABULARY_SCHEMA)
 
-    def vectorizer(self, spark: SparkSession) -> Callable[[Sequence[str] | None], SparseVector]:
+    def vectorizer(self, spark: SparkSession | None = None) -> Callable[[Sequence[str] | None], SparseVector]:
         """``terms -> SparseVector`` of one email's weights (:func:`log_tf_idf_vector`), for use on the
-        executors: the vocabulary and idf are broadcast once."""
+        executors: the term index and idf are built once here and travel in the closure (works on
+        Spark Connect; classic Spark broadcasts a large pickled command itself). ``spark`` is unused."""
         terms, idf = self.kept_terms()
         size = len(terms)
-        shipped = spark.sparkContext.broadcast(({t: i for i, t in enumerate(terms)}, idf))
+        index = {t: i for i, t in enumerate(terms)}
 
         def vectorize(email_terms) -> SparseVector:
-            index, idf_values = shipped.value
-            return log_tf_idf_vector(email_terms, index, idf_values, size)
+            return log_tf_idf_vector(email_terms, index, idf, size)
 
         return vectorize
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from churn_spark.app.artefacts import artefact_path, read_manifest
 from churn_spark.app.context import Context
@@ -50,7 +50,7 @@ def run(ctx: Context) -> dict[str, Any]:
             .select("unit_id", "customer_id", "has_emails", F.col(PROBABILITY_COL).alias("p_churn"),
                     F.lit(name).alias("model"))
         scored = part if scored is None else scored.unionByName(part)
-    scored = scored.persist()  # the ranking reads it several times; the scoring pipeline runs once
+    scored = scored.persist()  # the ranking's sort reads it twice; the scoring pipeline runs once
     ranked = rank_by_probability(scored, "p_churn").withColumn("model_version", F.lit(manifest["model_version"]))
     lake.write(ranked, "churn_scores")
     scored.unpersist()
@@ -60,17 +60,32 @@ def run(ctx: Context) -> dict[str, Any]:
     return {"scored": summary, "model_version": manifest["model_version"]}
 
 
+_PARTITION = "_sort_partition"  # rank_by_probability's sort partition id column
+
+
 def rank_by_probability(df: DataFrame, col: str) -> DataFrame:
     """Add ``rank`` (1 = most likely) and ``decile`` (1 = top 10%) by descending ``col``.
 
-    A global sort plus ``zipWithIndex``: distributed, unlike a window without partitions.
-    ``df`` is evaluated several times (sort sample, count, index): persist it if it is costly.
+    Distributed, with DataFrame operations only (no RDD, so it runs on Spark Connect too): a global
+    sort by ``col`` descending then ``unit_id`` (a total order) range-partitions the rows, so every
+    row of sort partition ``p`` comes before every row of ``p + 1``. The sorted rows are pinned
+    with their partition id (``localCheckpoint``: a recomputation could cut the ranges elsewhere);
+    one small aggregate gives each partition's row count, the driver turns them into offsets and
+    ``rank = offset[p] + row_number()`` within partition ``p``, in the same order. The pinned rows
+    are released when the returned frame is garbage (it can be written or joined later, as the
+    callers do). ``df`` is evaluated twice (the sort's sample and the sort): persist it if it is costly.
     """
-    ordered = df.orderBy(F.col(col).desc(), F.col("unit_id"))
-    n = ordered.count()
-    schema = T.StructType([*ordered.schema.fields, T.StructField("rank", T.LongType(), False)])
-    indexed = ordered.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1] + 1))
-    ranked = df.sparkSession.createDataFrame(indexed, schema)
+    order = [F.col(col).desc(), F.col("unit_id")]
+    pinned = df.orderBy(*order).withColumn(_PARTITION, F.spark_partition_id()).localCheckpoint(eager=True)
+    offsets, n = {}, 0
+    for row in sorted(pinned.groupBy(_PARTITION).count().collect()):
+        offsets[row[0]] = n
+        n += row[1]
+    offset = (F.element_at(F.create_map(*[F.lit(v) for item in offsets.items() for v in item]), F.col(_PARTITION))
+              if offsets else F.lit(None))
+    position = F.row_number().over(Window.partitionBy(_PARTITION).orderBy(*order))
+    rank = (F.coalesce(offset, F.lit(0)).cast("long") + position).cast("long")  # never null, as before
+    ranked = pinned.select(*df.columns, rank.alias("rank"))
     return ranked.withColumn("decile", (F.floor((F.col("rank") - 1) * 10 / F.lit(max(n, 1))) + 1).cast("int"))
 
 
