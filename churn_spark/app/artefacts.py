@@ -20,7 +20,11 @@ import json
 import os
 from typing import Any
 
+from pyspark.ml.util import MLWritable
+from pyspark.sql import SparkSession
+
 from churn_spark.config import Config
+from churn_spark.session import is_connect
 
 
 def model_dir(cfg: Config) -> str:
@@ -40,6 +44,21 @@ def _absolute(folder: str) -> str:
 def artefact_path(cfg: Config, name: str) -> str:
     """Where the fitted artefact ``name`` (text, lsi, encoder, ...) is saved."""
     return f"{model_dir(cfg).rstrip('/')}/{name}"
+
+
+def save_model(model: MLWritable, path: str) -> None:
+    """Save the fitted ``model`` at ``path``, replacing what was there.
+
+    ``MLWriter.overwrite()`` deletes the old folder through the JVM's Hadoop FileSystem, which
+    a Spark Connect client cannot reach; there an overwriting write of an empty frame clears
+    the folder on the server's file system instead (the model's parts go in sub-folders).
+    """
+    spark = SparkSession.active()
+    if is_connect(spark):
+        spark.range(0).selectExpr("'' AS value").write.mode("overwrite").text(path)
+        model.write().save(path)
+    else:
+        model.write().overwrite().save(path)
 
 
 def _manifest_path(cfg: Config) -> str:

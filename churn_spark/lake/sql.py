@@ -13,6 +13,7 @@ import time
 
 from pyspark.sql import DataFrame
 
+from churn_spark import classic
 from churn_spark.lake.tables import Lake
 
 
@@ -52,12 +53,7 @@ def start_thrift_server(lake: Lake, host: str, port: int) -> list[str]:
     jobs registered are there at once; those registered here (a warehouse copied or moved, or
     written while the metastore was busy) a few seconds later.
     """
-    spark = lake.spark
-    spark.conf.set("hive.server2.thrift.bind.host", host)
-    spark.conf.set("hive.server2.thrift.port", str(port))
-    jvm = spark.sparkContext._jvm
-    jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
-        spark._jsparkSession.sqlContext())
+    classic.start_thrift_server(lake.spark, host, port)  # in this driver: classic sessions only
     return register_tables(lake)
 
 

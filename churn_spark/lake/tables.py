@@ -38,10 +38,11 @@ import pyarrow.fs as pafs
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, StructField, StructType, UserDefinedType
+from pyspark.sql.types import ArrayType, DataType, MapType, StringType, StructField, StructType, UserDefinedType
 
 from churn_spark.config import Config
 from churn_spark.lake.comments import TABLE_COMMENTS
+from churn_spark.session import is_connect
 
 UDT_KEY = "churn_spark.udt"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -455,9 +456,33 @@ def as_stored(df: DataFrame) -> DataFrame:
     Spark casts no UDT to its struct; Arrow carries both the same way, so an identity
     ``mapInArrow`` with the storage schema converts without touching the values.
     """
-    if not _vector_columns(df.schema):
+    if _vector_columns(df.schema):
+        df = df.mapInArrow(_identity, storage_schema(df.schema))
+    return _plain_strings(df) if is_connect(df.sparkSession) else df
+
+
+def _has_string(data_type: DataType) -> bool:
+    if isinstance(data_type, StringType):
+        return True
+    if isinstance(data_type, ArrayType):
+        return _has_string(data_type.elementType)
+    if isinstance(data_type, MapType):
+        return _has_string(data_type.keyType) or _has_string(data_type.valueType)
+    return isinstance(data_type, StructType) and any(_has_string(f.dataType) for f in data_type.fields)
+
+
+def _plain_strings(df: DataFrame) -> DataFrame:
+    """``df`` with every string type cast to the plain ``string`` of a DDL name.
+
+    A schema that a Spark Connect client sends (``mapInArrow``, ``createDataFrame``) reaches
+    the server with an explicit default collation, which Delta writes into the table as
+    ``string collate UTF8_BINARY``: a type that readers other than Spark (delta-rs, DuckDB)
+    refuse. Casting to a type parsed from its DDL name gives the plain one back.
+    """
+    if not any(_has_string(f.dataType) for f in df.schema.fields):
         return df
-    return df.mapInArrow(_identity, storage_schema(df.schema))
+    return df.select(*[F.col(f"`{f.name}`").cast(f.dataType.simpleString()).alias(f.name, metadata=f.metadata)
+                       if _has_string(f.dataType) else F.col(f"`{f.name}`") for f in df.schema.fields])
 
 
 def with_vectors(df: DataFrame) -> DataFrame:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from churn_spark.app.artefacts import artefact_path
+from churn_spark.app.artefacts import artefact_path, save_model
 from churn_spark.app.context import Context
 from churn_spark.app.stages import Stage
 from churn_spark.app.stages.units import CONCEPTS, LSI_TRAINING_UNITS
@@ -31,7 +31,7 @@ def run(ctx: Context) -> dict[str, Any]:
     started = time.perf_counter()
     model = estimator.fit(train)
     svd_seconds = time.perf_counter() - started
-    model.write().overwrite().save(artefact_path(cfg, "lsi"))
+    save_model(model, artefact_path(cfg, "lsi"))
     lake.write(concepts_frame(model, lake.read("vocabulary"), lc.top_terms), "lsi_concepts")
     lake.write(terms_frame(model, lc.terms_per_concept, spark=ctx.spark), "lsi_terms")
     # a unit without emails has an empty vector, so all-zero loadings: it gets no row (half the

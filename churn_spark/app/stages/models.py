@@ -11,7 +11,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from churn_spark.app.artefacts import artefact_path, update_manifest
+from churn_spark.app.artefacts import artefact_path, save_model, update_manifest
 from churn_spark.app.context import Context
 from churn_spark.app.stages import Stage
 from churn_spark.app.stages.units import (
@@ -42,7 +42,7 @@ def run(ctx: Context) -> dict[str, Any]:
     models = fit_churn_models(train, variables, LABEL, concepts_col=CONCEPTS, k=k, max_iter=mc.max_iter, tol=mc.tol,
                               fold_in=lsi)
     for name, model in models.items():
-        model.pipeline_model.write().overwrite().save(artefact_path(cfg, name))
+        save_model(model.pipeline_model, artefact_path(cfg, name))
     lake.write(coefficients_frame(ctx.spark, models.values()), "model_coefficients")
     test = lsi.transform(test).withColumnRenamed(lsi.getOutputCol(), CONCEPTS)
     scored = score(test, models).select("unit_id", "customer_id", F.col(LABEL).cast("int").alias(LABEL),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from churn_spark.app.artefacts import artefact_path
+from churn_spark.app.artefacts import artefact_path, save_model
 from churn_spark.app.context import Context
 from churn_spark.app.stages import Stage
 from churn_spark.app.stages.units import LABEL, labelled_units
@@ -27,7 +27,7 @@ def run(ctx: Context) -> dict[str, Any]:
     train = labelled_units(lake, "train").persist()
     encoder = MarketingEncoder(inputCols=candidates, minLevelCount=sc.min_level_count,
                                maxLevels=sc.max_levels).fit(train)
-    encoder.write().overwrite().save(artefact_path(cfg, "encoder"))
+    save_model(encoder, artefact_path(cfg, "encoder"))
     result = forward_select(encoder.transform(train), encoder.candidateNames(), LABEL, entry_p=sc.entry_p,
                             max_variables=sc.max_variables, max_iter=sc.max_iter, tol=sc.tol,
                             labels=encoder.candidateLabels())

@@ -27,9 +27,10 @@ from typing import Any
 from pyspark.sql import Observation
 from pyspark.sql import functions as F
 
-from churn_spark.app.artefacts import artefact_path
+from churn_spark.app.artefacts import artefact_path, save_model
 from churn_spark.app.context import Context
 from churn_spark.app.stages import Stage
+from churn_spark.session import default_parallelism
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def run(ctx: Context) -> dict[str, Any]:
     read = Observation("emails_read")
     windowed = emails_in_any_window(emails.observe(read, F.count(F.lit(1)).alias("emails")), observations,
                                     tc.window_days)
-    partitions = tc.partitions if tc.partitions > 0 else 4 * spark.sparkContext.defaultParallelism
+    partitions = tc.partitions if tc.partitions > 0 else 4 * default_parallelism(spark)
     processed = emails_to_terms(windowed.repartition(partitions), stages.cleaner, stages.segmenter,
                                 stages.normalizer, with_mask_counts=True)
     masking = Observation("text_masking")
@@ -90,7 +91,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
     # 4. the fitted text model
     path = artefact_path(cfg, "text")
-    text_pipeline_model(stages, weighting_model).write().overwrite().save(path)
+    save_model(text_pipeline_model(stages, weighting_model), path)
 
     reasons = vocabulary["reason"].value_counts().to_dict()
     result = {
