@@ -8,7 +8,7 @@ JARS   := jars/lib/.fetched
 PY     := $(BIN)/python
 CONF   ?=
 
-.PHONY: demo test test-unit bench lint java jars venv clean sql thrift package cluster-up cluster-down
+.PHONY: demo test test-unit bench lint java jars venv clean sql thrift connect package cluster-up cluster-down
 
 demo: $(STAMP) $(JARS)
 	$(BIN)/churn-spark demo $(CONF)
@@ -33,6 +33,16 @@ sql: $(STAMP) $(JARS)
 PORT ?= 10000
 thrift: $(STAMP) $(JARS)
 	$(BIN)/churn-spark thrift --warehouse $(WAREHOUSE) --port $(PORT) $(CONF)
+
+# a Spark Connect server for $(WAREHOUSE) on 127.0.0.1:$(CONNECT_PORT) (Ctrl-C stops it); then e.g.
+# churn-spark pipeline --remote sc://127.0.0.1:$(CONNECT_PORT) --warehouse $(WAREHOUSE). PORT=... overrides the port
+ifeq ($(origin PORT),file)
+CONNECT_PORT := 15002
+else
+CONNECT_PORT := $(PORT)
+endif
+connect: $(STAMP) $(JARS)
+	$(BIN)/churn-spark connect-server --warehouse $(WAREHOUSE) --port $(CONNECT_PORT) $(CONF)
 
 # spark-submit artefacts: the wheel, a packed Python environment for --archives, the Delta jars for --jars
 package: $(STAMP) $(JARS)

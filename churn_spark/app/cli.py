@@ -2,12 +2,14 @@
 
 Every sub-command takes the same options::
 
-    churn-spark <command> [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR]
+    churn-spark <command> [-c OVERLAY ...] [--conf section.key=value ...] [--warehouse DIR] [--remote sc://HOST:PORT]
 
 Overlays are YAML files (or names of files in ``conf/``: ``local``, ``cluster``, ...) merged
-over ``conf/pipeline.yaml``. On failure the command prints one line saying why and exits
-non-zero (1 for a failed job, 2 for invalid configuration or usage); ``--verbose`` adds the
-traceback. The thin spark-submit entry points in ``jobs/`` call :func:`main` with their stage.
+over ``conf/pipeline.yaml``. ``--remote`` runs the command on a Spark Connect server instead
+of an embedded session (``churn-spark connect-server`` starts one for the same warehouse). On
+failure the command prints one line saying why and exits non-zero (1 for a failed job, 2 for
+invalid configuration or usage); ``--verbose`` adds the traceback. The thin spark-submit entry
+points in ``jobs/`` call :func:`main` with their stage.
 """
 
 from __future__ import annotations
@@ -62,6 +64,22 @@ def _thrift_args(p: argparse.ArgumentParser) -> None:
                    help="register tables that appeared in the warehouse this often (default 60)")
 
 
+def _connect_server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; a loopback address "
+                   "unless --allow-non-loopback)")
+    p.add_argument("--port", type=int, default=15002, help="gRPC port (default 15002)")
+    p.add_argument("--allow-non-loopback", action="store_true",
+                   help="allow a non-loopback --host: the server has no authentication and runs any code a "
+                        "client sends, so only on a trusted network")
+    p.add_argument("--log", help="the server's log file (default: a new file in the temporary folder)")
+
+
+def _remote_url(value: str) -> str:
+    if not value.startswith("sc://") or len(value) <= len("sc://"):
+        raise argparse.ArgumentTypeError(f"expected a Spark Connect URL sc://HOST:PORT, got {value!r}")
+    return value
+
+
 def _review_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, help="number of terms to list (default text.review_top_n)")
 
@@ -111,7 +129,10 @@ COMMANDS: list[Command] = [
     Command("sql", commands.run_sql_command,
             "run SQL on the tables (database churn); without a query, an interactive shell", _sql_args),
     Command("thrift", commands.run_thrift_command,
-            "serve the tables over JDBC/ODBC with Spark's Thrift server", _thrift_args),
+            "serve the tables over JDBC/ODBC with Spark's Thrift server (a classic session only)", _thrift_args),
+    Command("connect-server", commands.run_connect_server_command,
+            "run a Spark Connect server for the warehouse, for commands given --remote sc://HOST:PORT",
+            _connect_server_args),
 ]
 
 
@@ -123,6 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                         help="override one configuration key, e.g. text.min_term_count=5 (repeatable)")
     common.add_argument("--warehouse", help="warehouse root for all tables (= run.warehouse)")
+    common.add_argument("--remote", type=_remote_url, metavar="sc://HOST:PORT",
+                        help="run on this Spark Connect server (= spark.remote; churn-spark connect-server)")
     common.add_argument("--verbose", action="store_true", help="print tracebacks on failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
@@ -137,6 +160,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     extra = []
     if getattr(args, "warehouse", None):
         extra.append(f"run.warehouse={args.warehouse}")
+    if getattr(args, "remote", None):
+        extra.append(f"spark.remote={args.remote}")
     if args.command == "run":
         extra.append(f"run.warehouse={args.out}")
     if args.command == "demo" and args.preset is None:
@@ -165,6 +190,23 @@ def _failure_reason(err: Exception) -> str:
     return reason
 
 
+def _release_connect_session(cfg: Any) -> None:
+    """End this client's session on a Spark Connect server (its cached data, temporary views and
+    settings), which would otherwise stay until the server's session timeout."""
+    from churn_spark.session import remote_url
+
+    if not remote_url(cfg):
+        return
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        try:
+            active.stop()
+        except Exception:  # the server may be gone; the command's result stands
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``churn-spark`` and of every job in ``jobs/``; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -177,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         command.run(Context(cfg, args))
+        _release_connect_session(cfg)
     except KeyboardInterrupt:
         print(f"churn-spark {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ The stage commands and the pipeline commands run :mod:`churn_spark.app.pipeline`
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -150,10 +151,20 @@ def _statements(text: str) -> list[str]:
 
 
 def run_thrift_command(ctx: Context) -> None:
-    """``churn-spark thrift``: serve the tables over JDBC until interrupted."""
-    lake, database = ctx.lake, ctx.cfg.run.database
-    from churn_spark.lake.sql import register_tables, start_thrift_server
+    """``churn-spark thrift``: serve the tables over JDBC until interrupted.
 
+    Classic sessions only: Spark's Thrift server (HiveThriftServer2) runs inside this driver's JVM,
+    which a Spark Connect client does not have.
+    """
+    from churn_spark import classic
+    from churn_spark.lake.sql import register_tables, start_thrift_server
+    from churn_spark.session import remote_url
+
+    if remote_url(ctx.cfg):
+        raise classic.ClassicOnlyError(
+            "churn-spark thrift runs Spark's Thrift server inside its own driver and cannot use a Spark Connect "
+            "session: drop --remote (and spark.remote, $SPARK_REMOTE)")
+    lake, database = ctx.lake, ctx.cfg.run.database
     host, port = ctx.args.host, ctx.args.port
     names = start_thrift_server(lake, host, port)
     print(f"thrift: serving {len(names)} tables of {lake.root} as {database}.<table>", flush=True)
@@ -166,6 +177,39 @@ def run_thrift_command(ctx: Context) -> None:
     except KeyboardInterrupt:
         pass
 
+
+def run_connect_server_command(ctx: Context) -> None:
+    """``churn-spark connect-server``: a Spark Connect server for the warehouse, until interrupted.
+
+    It holds the warehouse's catalog (the Derby metastore), so no other Spark application may use
+    that warehouse meanwhile but through it: ``churn-spark <command> --remote sc://HOST:PORT``.
+    """
+    import signal
+
+    from churn_spark.app.connect import start_connect_server, stop_connect_server
+
+    cfg, host, port = ctx.cfg, ctx.args.host, ctx.args.port
+    if ctx.args.remote:
+        raise ValueError("connect-server starts a Spark Connect server: --remote names one to use instead")
+    proc = start_connect_server(cfg, host, port, ctx.args.log, allow_non_loopback=ctx.args.allow_non_loopback)
+    url, warehouse = f"sc://{host}:{port}", cfg.run.warehouse
+    warehouse = warehouse if "://" in warehouse else os.path.abspath(warehouse)
+    print(f"connect: Spark Connect server for {warehouse} at {url} (log: {proc.log_path})", flush=True)
+    print(f"connect: e.g. churn-spark pipeline --remote {url} --warehouse {warehouse}  "
+          "(the same warehouse: its tables are in this server's catalog)", flush=True)
+
+    def _terminate(signum, frame):  # a scheduler's SIGTERM stops the server as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = proc.wait()
+        raise RuntimeError(f"the Spark Connect server exited with code {code}; log {proc.log_path}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_connect_server(proc)
 
 
 # ---------------------------------------------------------------------------------------
