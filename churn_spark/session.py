@@ -177,7 +177,11 @@ def get_spark(cfg: Config, app_name: str | None = None) -> SparkSession:
 def _connect_session(cfg: Config, remote: str, app_name: str | None) -> SparkSession:
     """A session on the Spark Connect server ``remote``. Only SQL settings can be changed from
     here; the server was started with the rest (Delta's extension and jars, the metastore)."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
     spark = SparkSession.builder.remote(remote).appName(app_name or cfg.spark.app_name).getOrCreate()
+    # how long a call waits for a server that stopped answering (backoff from 50 ms, x4, at most 1 min)
+    spark.client.set_retry_policies([DefaultPolicy(max_retries=cfg.spark.remote_retries)])
     for key, value in runtime_conf(cfg).items():
         spark.conf.set(key, value)
     for key, value in (cfg.spark.conf or {}).items():

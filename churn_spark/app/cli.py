@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
@@ -176,7 +177,16 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def _failure_reason(err: Exception) -> str:
     """One line saying why: the message's first line, and for a JVM error (``Py4JJavaError``, whose
-    first line only names the py4j call) the Java exception's own first line."""
+    first line only names the py4j call) the Java exception's own first line; for a failed call to
+    a Spark Connect server (whose first line only names the gRPC call) its status and details."""
+    status = re.search(r"status = StatusCode\.(\w+)", str(err))
+    if status:
+        details = re.search(r'details = "([^"]*)"', str(err))
+        reason = f"Spark Connect call failed ({status.group(1)}): {details.group(1) if details else ''}".rstrip(": ")
+        if status.group(1) == "UNAVAILABLE":
+            reason += ("; the server is gone or unreachable: start it again and re-run the command "
+                       "(the stages already done are skipped)")
+        return reason[:800]
     lines = str(err).strip().splitlines()
     reason = lines[0] if lines else type(err).__name__
     java = getattr(err, "java_exception", None)
