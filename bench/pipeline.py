@@ -13,7 +13,15 @@ For each size (``--sizes 100k 1M [5M]``: emails in the units' last terms, scale 
    stage decomposed, at ``--svd-k`` (200) concepts: spark-randomized, spark-arpack, scikit-learn's
    ``TruncatedSVD`` (randomized and arpack), each timed and scored against
    ``scipy.sparse.linalg.svds`` (:mod:`bench.svd`);
-4. runs, in a fresh child process, the reference a data scientist would write on one machine, on
+4. up to ``--connect-up-to`` emails (100k; ``0``: never), runs the same pipeline again in a fresh
+   warehouse through a Spark Connect server started for it with the classic run's settings
+   (:func:`churn_spark.app.connect.start_connect_server`), the client a child process
+   (``churn-spark pipeline --remote``: a Connect client and a classic session cannot share a
+   process), samples the server JVM's, its Python workers' and the client's memory, stops the
+   server, and compares per stage: seconds, results (k, variables, AUCs: identical) and the peak
+   memory of the driver side (classic: JVM + this Python; Connect: server JVM + client Python):
+   :func:`run_connect`, :func:`bench.pipeline_report.connect_overhead`;
+5. runs, in a fresh child process, the reference a data scientist would write on one machine, on
    the same bronze tables and cores, Spark idle (:mod:`bench.reference`); it segments at most
    ``--reference-max-emails`` emails and extrapolates the rest linearly (labelled so).
 
@@ -30,35 +38,62 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+import pandas as pd
 from pyspark.sql import SparkSession
 
 from bench.common import parse_size, read_table, write_json
-from bench.pipeline_report import compare, markdown, targets
-from bench.processes import MemorySampler, memory_sample
+from bench.pipeline_report import compare, connect_overhead, markdown, targets
+from bench.processes import CONNECT_MEMORY_GROUPS, MemorySampler, connect_memory_sample, memory_sample
 from bench.reference import reference_in_child
 from bench.svd import JOB_COUNTING_CONF, compare_on_lake
 from churn_spark.app.cli import main as cli_main
+from churn_spark.app.connect import ConnectServerError, start_connect_server, stop_connect_server
 from churn_spark.config import Config, load_config
 from churn_spark.lake.tables import Lake
 
+#: the memory groups whose sum is the driver side: in local mode the JVM is driver and executor at once
+CLASSIC_DRIVER = ("jvm_mib", "driver_python_mib")
+CONNECT_DRIVER = ("server_jvm_mib", "client_python_mib")
+#: what the Connect client must not inherit from this process (which holds a classic session)
+_CLASSIC_ENVIRONMENT = ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET")
 
-def run_spark(emails: int, warehouse: str, overrides: list[str]) -> dict:
-    """The generated pipeline at ``emails`` (scale preset): exit code, wall seconds, per-step seconds."""
+
+def pipeline_argv(emails: int, warehouse: str, overrides: list[str]) -> list[str]:
+    """``churn-spark`` arguments of the generated pipeline at ``emails`` (scale preset) in ``warehouse``."""
     argv = ["pipeline", "-c", "local", "--preset", "scale", "--emails", str(emails), "--warehouse", warehouse]
     for item in overrides:
         argv += ["--conf", item]
+    return argv
+
+
+def run_spark(emails: int, warehouse: str, overrides: list[str]) -> dict:
+    """The generated pipeline at ``emails`` (scale preset), in-process on a classic session: exit code,
+    wall seconds and what :func:`read_runs` reads."""
     started = time.perf_counter()
-    code = cli_main(argv)
+    code = cli_main(pipeline_argv(emails, warehouse, overrides))
     result: dict = {"exit_code": code, "wall_seconds": round(time.perf_counter() - started, 2)}
-    if code != 0 or not os.path.exists(os.path.join(warehouse, "pipeline_runs")):
-        return result
+    if code == 0 and os.path.exists(os.path.join(warehouse, "pipeline_runs")):
+        result.update(read_runs(warehouse))
+    return result
+
+
+def read_runs(warehouse: str) -> dict:
+    """Each stage's seconds and summary from ``pipeline_runs`` (delta-rs, no Spark): the text stage's
+    steps, the LSI stage's SVD seconds, k, the selected variables, the AUCs, and each stage's time
+    window (``stage_windows``: start and end, epoch seconds) for the memory samples."""
     runs = read_table(warehouse, "pipeline_runs").sort_values("started_at")
     stages = {r.stage: (float(r.seconds), json.loads(r.summary or "{}")) for r in runs.itertuples()}
+    windows = {}
+    for r in runs.itertuples():
+        begin = pd.Timestamp(r.started_at)
+        begin = (begin.tz_localize("UTC") if begin.tzinfo is None else begin).timestamp()
+        windows[r.stage] = [round(begin, 3), round(begin + float(r.seconds), 3)]
     seconds = {name: round(value[0], 2) for name, value in stages.items()}
     text, lsi = stages.get("text", (0.0, {})), stages.get("lsi", (0.0, {}))
     steps = dict(text[1].get("seconds", {}))
@@ -68,13 +103,91 @@ def run_spark(emails: int, warehouse: str, overrides: list[str]) -> dict:
     steps.update({s: seconds[s] for s in ("generate", "features", "selection", "kselect", "models", "evaluate",
                                           "score") if s in seconds})
     evaluation = stages.get("evaluate", (0, {}))[1]
-    result.update(
-        stage_seconds=seconds, steps={k: round(v, 2) for k, v in steps.items()},
+    return dict(
+        stage_seconds=seconds, steps={k: round(v, 2) for k, v in steps.items()}, stage_windows=windows,
         emails_segmented=text[1].get("emails"), emails_outside_windows=text[1].get("emails_outside_windows"),
         vocabulary_size=text[1].get("vocabulary_size"),
         train_units=lsi[1].get("train_units"), k=stages.get("kselect", (0, {}))[1].get("k"),
         selected=stages.get("selection", (0, {}))[1].get("selected"),
         auc={m["model"]: m["auc"] for m in evaluation.get("metrics", [])}, oracle_auc=evaluation.get("oracle_auc"))
+
+
+def driver_memory(series: list[tuple[float, dict[str, float]]], windows: dict[str, list[float]],
+                  keys: tuple[str, ...]) -> dict:
+    """Peak of the driver side (the sum of ``keys`` in each sample, MiB) over ``series``, and per stage
+    over the samples within its window (None when the stage was shorter than the sampling interval)."""
+    totals = [(t, sum(sample.get(k, 0.0) for k in keys)) for t, sample in series]
+    per_stage = {}
+    for stage, (begin, end) in windows.items():
+        inside = [value for t, value in totals if begin <= t <= end]
+        per_stage[stage] = round(max(inside), 1) if inside else None
+    return {"driver_peak_mib": round(max(v for _, v in totals), 1) if totals else None,
+            "stage_driver_peak_mib": per_stage}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (the Connect server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _log_tail(path: str, n: int = 20) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip() for line in fh.readlines()[-n:]]
+    except OSError:
+        return []
+
+
+def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str) -> dict:
+    """The pipeline of :func:`run_spark` with the same ``overrides``, through a Spark Connect server.
+
+    The server is started for ``load_config(["local"], overrides + [run.warehouse=warehouse])`` (the
+    classic run's Spark settings: master, driver memory, ``spark.conf``) on a free loopback port, its
+    output in ``log_path``; the client is a child process (``python -m churn_spark.app.cli pipeline
+    ... --remote``) given the overrides without ``spark.conf.*`` (a client cannot set static settings;
+    the server already holds them all). While the client runs, the server JVM's, its Python workers'
+    and the client's memory (PSS) are sampled every 0.5 s. The server is stopped afterwards, whatever
+    happened. Returns what :func:`run_spark` returns, plus the memory peaks (``memory``), the driver
+    side's peak overall and per stage (:func:`driver_memory`), the server's start-up seconds (not in
+    ``wall_seconds``) and, on failure, the server log's last lines.
+    """
+    cfg = load_config(["local"], [*overrides, f"run.warehouse={warehouse}"])
+    host, port = "127.0.0.1", free_port()
+    result: dict = {"server_log": log_path}
+    started = time.perf_counter()
+    try:
+        server = start_connect_server(cfg, host, port, log_path)
+    except ConnectServerError as err:
+        return {**result, "exit_code": None, "error": str(err)}
+    result["server_start_seconds"] = round(time.perf_counter() - started, 2)
+    client_overrides = [o for o in overrides if not o.strip().startswith("spark.conf.")]
+    command = [sys.executable, "-m", "churn_spark.app.cli", *pipeline_argv(emails, warehouse, client_overrides),
+               "--remote", f"sc://{host}:{port}"]
+    env = {key: value for key, value in os.environ.items() if key not in _CLASSIC_ENVIRONMENT}
+    client: subprocess.Popen | None = None
+    sampler = MemorySampler(sample=lambda: connect_memory_sample(server.pid, client.pid if client else None),
+                            groups=CONNECT_MEMORY_GROUPS, keep_series=True)
+    sampler.start()
+    try:
+        started = time.perf_counter()
+        client = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        code = client.wait()
+        result.update(exit_code=code, wall_seconds=round(time.perf_counter() - started, 2))
+    finally:
+        sampler.stop()
+        sampler.join()
+        if client is not None and client.poll() is None:  # interrupted: the client goes with its server
+            client.kill()
+            client.wait()
+        result["server_exit_code"] = stop_connect_server(server, grace=60.0)
+    result["memory"], series = sampler.take_with_series()
+    if code == 0 and os.path.exists(os.path.join(warehouse, "pipeline_runs")):
+        result.update(read_runs(warehouse))
+    else:
+        result["server_log_tail"] = _log_tail(log_path)
+    result.update(driver_memory(series, result.get("stage_windows", {}), CONNECT_DRIVER))
     return result
 
 
@@ -122,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench/results.json", help="JSON results; the tables go to .md")
     parser.add_argument("--reference-max-emails", default="100k", help="emails the reference segments itself")
     parser.add_argument("--reference-up-to", default="1M", help="largest size with a reference run")
+    parser.add_argument("--connect-up-to", default="100k",
+                        help="largest size also run through a Spark Connect server, compared per stage (0: none)")
     parser.add_argument("--segmenter", choices=["jieba", "rjieba"], help="Spark's text.segmenter (default: conf)")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="pipeline override")
     parser.add_argument("--no-svd-compare", action="store_true", help="skip the SVD methods side by side")
@@ -135,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or tempfile.mkdtemp(prefix="churn_bench_")
     results = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(), "argv": sys.argv[1:],
                "segmenter": cfg.text.segmenter, "overrides": overrides, "sizes": []}
-    sampler = MemorySampler()
+    sampler = MemorySampler(keep_series=True)
     sampler.start()
     for label in args.sizes:
         n = parse_size(label)
@@ -148,9 +263,26 @@ def main(argv: list[str] | None = None) -> int:
         # adds is its peak minus this
         size["driver_python_start_mib"] = memory_sample()["driver_python_mib"]
         # the comparison counts Spark jobs: the session must keep their status (a static setting)
-        size["spark"] = run_spark(n, warehouse, [*overrides, *([] if args.no_svd_compare else JOB_COUNTING_CONF)])
-        size["memory"] = sampler.take()
+        spark_overrides = [*overrides, *([] if args.no_svd_compare else JOB_COUNTING_CONF)]
+        size["spark"] = run_spark(n, warehouse, spark_overrides)
+        size["memory"], series = sampler.take_with_series()
+        size["spark"].update(driver_memory(series, size["spark"].get("stage_windows", {}), CLASSIC_DRIVER))
         write_results(results, args.out)
+        if size["spark"]["exit_code"] == 0 and n <= parse_size(args.connect_up_to):
+            connect_warehouse = os.path.join(os.path.abspath(work), f"wh_{label}_connect")
+            shutil.rmtree(connect_warehouse, ignore_errors=True)
+            size["load_average_connect"] = os.getloadavg()
+            size["connect"] = run_connect(n, connect_warehouse, spark_overrides,
+                                          os.path.join(os.path.abspath(work), f"connect_server_{label}.log"))
+            # the server's JVM is a "java" child of this process too: the main sampler's peaks meanwhile are not
+            # this process's session's
+            sampler.take()
+            write_results(results, args.out)  # the raw figures first, whatever their comparison does
+            if size["connect"].get("exit_code") == 0:
+                size["connect_overhead"] = connect_overhead(size)
+            if not args.keep:
+                shutil.rmtree(connect_warehouse, ignore_errors=True)
+            write_results(results, args.out)
         if size["spark"]["exit_code"] == 0 and not args.no_svd_compare:
             size["svd_compare"] = svd_compare(cfg, warehouse, args.svd_k, args.svd_arpack_timeout)
             size["svd_compare_memory"] = sampler.take()
@@ -171,4 +303,5 @@ def main(argv: list[str] | None = None) -> int:
     write_results(results, args.out)
     if not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(s["spark"].get("exit_code") == 0 for s in results["sizes"]) else 1
+    return 0 if all(s["spark"].get("exit_code") == 0 and s.get("connect", {"exit_code": 0})["exit_code"] == 0
+                    for s in results["sizes"]) else 1

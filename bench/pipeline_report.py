@@ -1,4 +1,5 @@
-"""The report of ``make bench``: Spark against the reference per step, the performance targets, the Markdown tables."""
+"""The report of ``make bench``: Spark against the reference per step, Spark Connect against a classic session
+per stage, the performance targets, the Markdown tables."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ COMPARED = [("clean + segment", "clean_segment", "segment"), ("vocabulary + idf"
 SPARK_ONLY = [("generate", "generate"), ("features", "features"), ("text: masking counts, model save", "text_rest"),
               ("selection (reference reuses its variables)", "selection"), ("score", "score")]
 REFERENCE_ONLY = [("read tables (deltalake)", "read"), ("marketing encoding", "encode")]
+#: the steps within a stage (the text stage's summary, the LSI stage's SVD seconds), shown under it
+SUBSTEPS = {"text": [("clean + segment", "clean_segment"), ("vocabulary + idf", "vocabulary"),
+                     ("weights + aggregation", "weigh_aggregate"), ("masking counts, model save", "text_rest")],
+            "lsi": [("SVD", "svd"), ("fold-in (+ LSI tables)", "fold_in")]}
+#: the results a Connect run must reproduce exactly
+SAME_RESULTS = ("k", "selected", "auc", "oracle_auc", "vocabulary_size", "emails_segmented", "train_units")
 
 
 def compare(size: dict) -> dict:
@@ -27,6 +34,57 @@ def compare(size: dict) -> dict:
     return {"ratio_reference_over_spark": ratios, "spark_comparable_seconds": round(spark_total, 1),
             "reference_seconds": round(ref_total, 1), "speedup": round(ref_total / spark_total, 2),
             "auc_abs_difference": auc_gap, "auc_within_0.01": all(v <= 0.01 for v in auc_gap.values())}
+
+
+def _side_by_side(classic: float, connect: float) -> dict:
+    return {"classic_seconds": classic, "connect_seconds": connect,
+            "ratio": round(connect / classic, 2) if classic > 0 else None,
+            "difference_seconds": round(connect - classic, 2)}
+
+
+def connect_overhead(size: dict) -> dict:
+    """The Connect run against the classic one (``size["connect"]``, ``size["spark"]``): per stage (and per
+    step within text and LSI) seconds, ratio connect / classic, difference, the driver side's peak memory;
+    totals; whether the results are identical; the driver side's peak memory of each."""
+    classic, connect = size["spark"], size["connect"]
+    stages = {}
+    for name, seconds in classic["stage_seconds"].items():
+        if name in connect["stage_seconds"]:
+            stages[name] = {**_side_by_side(seconds, connect["stage_seconds"][name]),
+                            "classic_driver_peak_mib": classic.get("stage_driver_peak_mib", {}).get(name),
+                            "connect_driver_peak_mib": connect.get("stage_driver_peak_mib", {}).get(name)}
+    steps = {key: _side_by_side(classic["steps"][key], connect["steps"][key])
+             for parts in SUBSTEPS.values() for _, key in parts if key in classic["steps"] and key in connect["steps"]}
+    total = _side_by_side(round(sum(classic["stage_seconds"].values()), 2),
+                          round(sum(connect["stage_seconds"].values()), 2))
+    gaps = [abs(a - connect["auc"][m]) for m, a in classic.get("auc", {}).items() if m in connect.get("auc", {})]
+    gaps += [abs(a - connect["oracle_auc"][m]) for m, a in (classic.get("oracle_auc") or {}).items()
+             if m in (connect.get("oracle_auc") or {})]
+    same = {key: classic.get(key) == connect.get(key) for key in SAME_RESULTS}
+    classic_peak, connect_peak = classic.get("driver_peak_mib"), connect.get("driver_peak_mib")
+    above = [name for name, row in stages.items()
+             if None not in (row["classic_driver_peak_mib"], row["connect_driver_peak_mib"])
+             and row["connect_driver_peak_mib"] > row["classic_driver_peak_mib"]]
+    mem, cmem = size["memory"], connect["memory"]
+    return {
+        "stages": stages, "steps": steps, "all_stages": total,
+        "wall": _side_by_side(classic["wall_seconds"], connect["wall_seconds"]),
+        "identical": same, "results_identical": all(same.values()),
+        "max_abs_auc_difference": max(gaps) if gaps else None,
+        "memory": {
+            "classic_driver_peak_mib": classic_peak, "connect_driver_peak_mib": connect_peak,
+            "classic_jvm_mib": mem["jvm_mib"], "classic_driver_python_mib": mem["driver_python_mib"],
+            "connect_server_jvm_mib": cmem["server_jvm_mib"], "connect_client_python_mib": cmem["client_python_mib"],
+            "classic_python_workers_mib": mem["python_workers_mib"],
+            "connect_server_python_workers_mib": cmem["server_python_workers_mib"],
+            "stages_with_more_driver_memory_on_connect": above,
+            "connect_driver_memory_not_above_classic": (classic_peak is not None and connect_peak is not None
+                                                        and connect_peak <= classic_peak and not above),
+            "note": "driver side = the peak over the 0.5 s samples of the sum of JVM and driver Python PSS (classic: "
+                    "the in-process JVM, driver and executor at once in local mode, and this benchmark's Python "
+                    "process; Connect: the server's JVM, likewise, and the client's Python process); per stage "
+                    "over the samples within the stage's window; not above = neither overall nor in any stage"},
+    }
 
 
 def targets(results: dict) -> dict:
@@ -47,6 +105,18 @@ def targets(results: dict) -> dict:
             out[f"{s['label']}_svd_randomized_top_k_within_1e-3"] = {
                 "max_rel_err_s": f"{randomized['max_rel_err_s']:.1e}", "k": svd["k"],
                 "met": svd["randomized_within_target"]}
+    for s in sizes:
+        over = s.get("connect_overhead")
+        if over:
+            memory = over["memory"]
+            out[f"{s['label']}_connect_driver_memory_not_above_classic"] = {
+                "classic_mib": memory["classic_driver_peak_mib"], "connect_mib": memory["connect_driver_peak_mib"],
+                "stages_above": ",".join(memory["stages_with_more_driver_memory_on_connect"]) or "none",
+                "met": memory["connect_driver_memory_not_above_classic"]}
+            out[f"{s['label']}_connect_results_identical"] = {
+                "max_abs_auc_difference": over["max_abs_auc_difference"],
+                "different": ",".join(k for k, same in over["identical"].items() if not same) or "none",
+                "met": over["results_identical"]}
     one_m = next((s for s in sizes if s["emails_target"] == 1_000_000), None)
     if one_m:
         out["1M_pipeline_under_10_min"] = {"wall_seconds": one_m["spark"]["wall_seconds"],
@@ -79,6 +149,62 @@ def driver_growth_mib(size: dict) -> float:
 
 def _count(value: float | None) -> str:
     return f"{int(value):,}" if value is not None else "?"
+
+
+def _mib(value: float | None) -> str:
+    return f"{value:,.0f}" if value is not None else "—"
+
+
+def _seconds_row(label: str, row: dict, memory: tuple[str, str] = ("", "")) -> str:
+    ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "—"
+    return (f"| {label} | {row['classic_seconds']:.1f} | {row['connect_seconds']:.1f} | {ratio} | "
+            f"{row['difference_seconds']:+.1f} | {memory[0]} | {memory[1]} |")
+
+
+def connect_markdown(size: dict) -> list[str]:
+    """The section "Spark Connect against a classic session" of one size (empty without a Connect run)."""
+    connect = size.get("connect")
+    if not connect:
+        return []
+    lines = ["", f"### Spark Connect against a classic session ({size['label']})", ""]
+    over = size.get("connect_overhead")
+    if not over:
+        tail = " | ".join(connect.get("server_log_tail", [])[-6:])
+        return [*lines, f"Spark Connect run FAILED (exit code {connect.get('exit_code')}"
+                        + (f": {connect['error']}" if "error" in connect else "")
+                        + f"); server log {connect.get('server_log')}" + (f": {tail}" if tail else "") + "."]
+    lines += ["Same pipeline, settings and seed in a fresh warehouse; Connect: a local Spark Connect server "
+              "started with the classic session's settings, the client a separate Python process. Ratio = "
+              "Connect / classic (above 1: Connect is slower); driver MiB = peak PSS of the driver side during "
+              "the stage (classic: JVM + this Python; Connect: server JVM + client Python).", "",
+              "| stage | classic s | Connect s | ratio | difference s | classic driver MiB | Connect driver MiB |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, row in over["stages"].items():
+        lines.append(_seconds_row(name, row, (_mib(row["classic_driver_peak_mib"]),
+                                              _mib(row["connect_driver_peak_mib"]))))
+        lines += [_seconds_row(f"&nbsp;&nbsp;{name}: {label}", over["steps"][key])
+                  for label, key in SUBSTEPS.get(name, []) if key in over["steps"]]
+    memory = over["memory"]
+    lines.append(_seconds_row("**all stages**", over["all_stages"], (_mib(memory["classic_driver_peak_mib"]),
+                                                                     _mib(memory["connect_driver_peak_mib"]))))
+    lines.append(_seconds_row("whole command (wall)", over["wall"]))
+    same = over["identical"]
+    gap = over["max_abs_auc_difference"]
+    lines += ["", "Results " + ("identical" if over["results_identical"] else "DIFFERENT") + ": "
+              + ", ".join(f"{k} {'same' if v else 'DIFFERENT'}" for k, v in same.items())
+              + (f"; largest AUC difference {gap:.3g}" if gap is not None else "") + ".",
+              f"Peak driver memory (PSS): classic {_mib(memory['classic_driver_peak_mib'])} MiB (JVM "
+              f"{_mib(memory['classic_jvm_mib'])}, Python {_mib(memory['classic_driver_python_mib'])}), Connect "
+              f"{_mib(memory['connect_driver_peak_mib'])} MiB (server JVM {_mib(memory['connect_server_jvm_mib'])}, "
+              f"client Python {_mib(memory['connect_client_python_mib'])}): Connect not above classic: "
+              + ("yes" if memory["connect_driver_memory_not_above_classic"] else "NO")
+              + (f" (above in {', '.join(memory['stages_with_more_driver_memory_on_connect'])})"
+                 if memory["stages_with_more_driver_memory_on_connect"] else "")
+              + f". Python workers: classic {_mib(memory['classic_python_workers_mib'])} MiB, Connect server "
+              f"{_mib(memory['connect_server_python_workers_mib'])} MiB. The server started in "
+              f"{connect.get('server_start_seconds', float('nan')):.1f} s (not in its wall time; the client's "
+              "start-up is)."]
+    return lines
 
 
 def markdown(results: dict) -> str:
@@ -139,6 +265,7 @@ def markdown(results: dict) -> str:
             lines.append(f"k: Spark {spark['k']}, reference {ref['k']}; vocabulary Spark {spark['vocabulary_size']}, "
                          f"reference {ref['vocabulary_size']}; the reference's plain-jieba terms equal Spark's for "
                          f"{100 * ref['same_terms_as_spark']:.2f}% of {ref['segmented_emails']:,} emails.")
+        lines += connect_markdown(size)
         svd = size.get("svd_compare")
         if svd and "error" in svd:
             lines += ["", f"SVD comparison FAILED: {svd['error']}."]

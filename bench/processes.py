@@ -1,18 +1,22 @@
 """Memory (PSS) and CPU time of process trees, read from Linux ``/proc``.
 
 ``make bench`` polls the peak memory of the Spark JVM, its Python workers, the driver's Python
-and the reference's processes (:class:`MemorySampler`); ``python -m bench.text`` counts the CPU
-seconds of the JVM and its workers (:func:`process_tree_cpu`).
+and the reference's processes (:class:`MemorySampler` of :func:`memory_sample`), and of a Spark
+Connect server's JVM, its Python workers and the client's Python (:func:`connect_memory_sample`);
+``python -m bench.text`` counts the CPU seconds of the JVM and its workers (:func:`process_tree_cpu`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MEMORY_GROUPS = ("jvm_mib", "python_workers_mib", "driver_python_mib", "reference_mib")
+CONNECT_MEMORY_GROUPS = ("server_jvm_mib", "server_python_workers_mib", "client_python_mib")
 
 
 @dataclass(frozen=True)
@@ -89,26 +93,53 @@ def memory_sample() -> dict[str, float]:
     return {key: sum(pss_bytes(p) for p in pids) / 2**20 for key, pids in groups.items()}
 
 
-class MemorySampler(threading.Thread):
-    """Peaks of :func:`memory_sample`, polled every ``interval`` seconds in a daemon thread."""
+def connect_memory_sample(server_pid: int, client_pid: int | None) -> dict[str, float]:
+    """MiB (PSS) now of a Spark Connect server's process tree, rooted at ``server_pid`` (pyspark's
+    ``spark-submit`` execs the JVM, so the root is the JVM once it started): its JVM(s) and the
+    other processes below them (the Python workers, summed); and of the client's process tree
+    (``client_pid`` and its descendants, summed; 0 before the client started)."""
+    table = process_table()
+    children = children_by_parent(table)
+    server = {p for p in descendants(children, [server_pid]) if p in table}
+    jvms = {p for p in server if table[p].command == "java"}
+    client = {p for p in descendants(children, [client_pid]) if p in table} if client_pid else set()
+    groups = {"server_jvm_mib": jvms, "server_python_workers_mib": server - jvms, "client_python_mib": client}
+    return {key: sum(pss_bytes(p) for p in pids) / 2**20 for key, pids in groups.items()}
 
-    def __init__(self, interval: float = 0.5):
+
+class MemorySampler(threading.Thread):
+    """Peaks of ``sample`` (by default :func:`memory_sample`; its keys are ``groups``), polled every
+    ``interval`` seconds in a daemon thread; with ``keep_series`` also every sample, with its time
+    (``time.time()``), so that a caller can find the peaks within given time windows (stages)."""
+
+    def __init__(self, interval: float = 0.5, sample: Callable[[], dict[str, float]] = memory_sample,
+                 groups: tuple[str, ...] = MEMORY_GROUPS, keep_series: bool = False):
         super().__init__(daemon=True)
         self.interval, self._lock, self._halt = interval, threading.Lock(), threading.Event()
-        self._peaks = dict.fromkeys(MEMORY_GROUPS, 0.0)
+        self._sample, self._keep_series = sample, keep_series
+        self._peaks = dict.fromkeys(groups, 0.0)
+        self._series: list[tuple[float, dict[str, float]]] = []
 
     def run(self) -> None:
         while not self._halt.wait(self.interval):
-            sample = memory_sample()
+            sample = self._sample()
             with self._lock:
                 for key, value in sample.items():
-                    self._peaks[key] = max(self._peaks[key], value)
+                    self._peaks[key] = max(self._peaks.get(key, 0.0), value)
+                if self._keep_series:
+                    self._series.append((time.time(), sample))
 
     def take(self) -> dict[str, float]:
         """The peaks since the last call (MiB), then start again."""
+        return self.take_with_series()[0]
+
+    def take_with_series(self) -> tuple[dict[str, float], list[tuple[float, dict[str, float]]]]:
+        """The peaks since the last call (MiB) and the samples (``(time, sample)``, empty without
+        ``keep_series``) they are the peaks of, then start again."""
         with self._lock:
             peaks, self._peaks = self._peaks, dict.fromkeys(self._peaks, 0.0)
-        return {k: round(v, 1) for k, v in peaks.items()}
+            series, self._series = self._series, []
+        return {k: round(v, 1) for k, v in peaks.items()}, series
 
     def stop(self) -> None:
         self._halt.set()

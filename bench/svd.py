@@ -267,9 +267,7 @@ def warm_up_python_workers(frame: DataFrame, col: str) -> None:
     A sample keeps every partition (one task each) but little data.
     """
     sample = frame.sample(fraction=0.002, seed=0)
-    blocks = row_blocks(sample, col)
-    blocks.count()
-    blocks.unpersist()
+    row_blocks(sample, col).unpersist()  # built and counted when made
     sample.rdd.map(lambda row: row[0].size).count()
 
 
