@@ -14,11 +14,14 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FAST
+from deltalake import DeltaTable
 
 from churn_spark.app.cli import main
 from churn_spark.app.connect import start_connect_server, stop_connect_server
@@ -28,11 +31,19 @@ from churn_spark.lake.tables import Lake
 CLIENT_TIMEOUT = 600  # seconds per client subprocess (the tiny pipeline takes a few minutes over Connect)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Server:
     url: str
     warehouse: str
     log: Path
+    cfg: Any
+    port: int
+    proc: subprocess.Popen
+
+    def restart(self) -> None:
+        """A new server for the same warehouse and port (after the old one was killed)."""
+        stop_connect_server(self.proc, grace=10.0)
+        self.proc = start_connect_server(self.cfg, "127.0.0.1", self.port, log_path=self.log.with_suffix(".2.log"))
 
 
 def _free_port() -> int:
@@ -51,11 +62,12 @@ def connect_server(tmp_path_factory):
                                   f"run.warehouse={warehouse}"])
     port = _free_port()
     log = root / "connect-server.log"
-    proc = start_connect_server(cfg, "127.0.0.1", port, log_path=log)
+    server = Server(f"sc://127.0.0.1:{port}", str(warehouse), log, cfg, port,
+                    start_connect_server(cfg, "127.0.0.1", port, log_path=log))
     try:
-        yield Server(f"sc://127.0.0.1:{port}", str(warehouse), log)
+        yield server
     finally:
-        stop_connect_server(proc, grace=60.0)  # SIGTERM, wait; SIGKILL when it does not stop in time
+        stop_connect_server(server.proc, grace=60.0)  # SIGTERM, wait; SIGKILL when it does not stop in time
 
 
 def _client_env() -> dict[str, str]:
@@ -172,7 +184,79 @@ def test_the_tiny_pipeline_over_connect_matches_the_classic_run(connect_server, 
         assert connect["auc"][model] == pytest.approx(auc, rel=0, abs=1e-9), model
     tables = Lake(spark, root=tiny_warehouse).list()
     assert {"observations", "doc_vectors", "k_selection", "model_metrics", "churn_scores"} <= set(tables)
-    counts = {name: (spark.read.format("delta").load(f"{tiny_warehouse}/{name}").count(),
-                     spark.read.format("delta").load(f"{connect_server.warehouse}/{name}").count())
-              for name in tables}
-    assert {name: c for name, c in counts.items() if c[0] != c[1]} == {}, counts
+    # pipeline_runs records each run's configuration hash, which names its warehouse and server
+    results = [name for name in tables if name != "pipeline_runs"]
+    assert _differing_tables(spark, tiny_warehouse, connect_server.warehouse, results) == {}
+    for name in tables:  # a Spark-less Delta reader opens every table the Connect run wrote
+        assert DeltaTable(f"{connect_server.warehouse}/{name}").schema() is not None, name
+
+
+# columns that name the run, not its result
+RUN_COLUMNS = {"run_id", "ingested_at", "scored_at", "model_version", "started_at", "seconds", "summary",
+               "inputs", "outputs"}
+
+
+def _differing_tables(spark, first: str, second: str, tables: list[str]) -> dict[str, tuple[int, int]]:
+    """Tables whose rows differ between two warehouses (rows only in the first, only in the second)."""
+    differing = {}
+    for name in tables:
+        a, b = (spark.read.format("delta").load(f"{root}/{name}") for root in (first, second))
+        columns = [c for c in a.columns if c not in RUN_COLUMNS]
+        a, b = a.select(*columns), b.select(*columns)
+        only_a, only_b = a.exceptAll(b).count(), b.exceptAll(a).count()
+        if only_a or only_b:
+            differing[name] = (only_a, only_b)
+    return differing
+
+
+def test_a_lost_server_fails_the_run_in_one_line_and_a_rerun_resumes(connect_server, spark, tiny_warehouse):
+    """Kill the server while a stage runs: the client says so in one line, the tables keep their
+    versions, and against a new server a re-run skips what is done (runs last: it restarts the server)."""
+    versions = {name: _version(connect_server.warehouse, name) for name in ("feature_selection", "k_selection")}
+    command = _cli("pipeline", "--preset", "tiny", "--warehouse", connect_server.warehouse, "--remote",
+                   connect_server.url, "--force", "--from", "selection", "--conf", "spark.remote_retries=2", *FAST)
+    errors = connect_server.log.with_name("killed-client.err")
+    with open(errors, "w") as err_file:  # a file: a full stderr pipe would block the client
+        client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err_file, text=True, env=_client_env())
+    started = time.monotonic()
+    for line in client.stdout:  # the stage is under way: its first lines are printed
+        if line.startswith("[selection] started") or time.monotonic() - started > CLIENT_TIMEOUT:
+            break
+    time.sleep(3.0)
+    os.killpg(connect_server.proc.pid, 9)  # the server and its Python workers, no goodbye
+    client.communicate(timeout=CLIENT_TIMEOUT)
+    assert client.returncode == 1
+    last = _last_line(errors.read_text())
+    assert last.startswith("churn-spark pipeline: failed: ") and "Spark Connect call failed (UNAVAILABLE)" in last
+    assert "start it again" in last
+    connect_server.restart()
+    proc = _run(_cli("pipeline", "--preset", "tiny", "--warehouse", connect_server.warehouse, "--remote",
+                     connect_server.url, "--to", "selection", *FAST), connect_server)
+    assert proc.returncode == 0, _why(proc)
+    skipped = {line.split("]")[0][1:] for line in proc.stdout.splitlines() if line.endswith("up to date, skipped")}
+    assert {"generate", "features", "text", "lsi", "selection"} == skipped
+    assert {name: _version(connect_server.warehouse, name) for name in versions} == versions
+    assert _differing_tables(spark, tiny_warehouse, connect_server.warehouse, ["feature_selection"]) == {}
+
+
+def _version(warehouse: str, name: str) -> int:
+    return DeltaTable(f"{warehouse}/{name}").version()
+
+
+def test_malformed_rows_get_the_classic_quarantine_rows(connect_server, spark, tmp_path):
+    """Runs after the pipeline tests: its ingest replaces the server warehouse's emails and observations."""
+    from test_ingest import _bad_files
+
+    emails, observations = _bad_files(tmp_path / "in")
+    args = ["ingest", "--emails", emails, "--observations", observations]
+    proc = _run(_cli(*args, "--remote", connect_server.url, "--warehouse", connect_server.warehouse), connect_server)
+    assert proc.returncode == 0, _why(proc)
+    classic_wh = str(tmp_path / "classic_wh")
+    assert main([*args, "--warehouse", classic_wh]) == 0
+
+    def quarantined(warehouse: str) -> list[tuple]:
+        rows = spark.read.format("delta").load(f"{warehouse}/quarantine").collect()
+        return sorted(((r.source, r.row_id, r.reason, r.record) for r in rows), key=repr)
+
+    assert len(quarantined(classic_wh)) == 15 + 13 and quarantined(connect_server.warehouse) == quarantined(classic_wh)
+    assert _differing_tables(spark, classic_wh, connect_server.warehouse, ["emails", "observations"]) == {}
