@@ -31,8 +31,13 @@ class ClassicOnlyError(RuntimeError):
     """A classic-only feature was asked of a Spark Connect session."""
 
 
+def _is_connect(spark: SparkSession) -> bool:
+    # churn_spark.session.is_connect, which sits a layer above (session imports this module)
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
 def _require_classic(spark: SparkSession, what: str) -> None:
-    if type(spark).__module__.startswith("pyspark.sql.connect"):
+    if _is_connect(spark):
         raise ClassicOnlyError(f"{what} needs a classic Spark session (a driver with a SparkContext), "
                                "not a Spark Connect session")
 
@@ -53,7 +58,7 @@ def submitted_conf() -> dict[str, str]:
 
 def set_log_level(spark: SparkSession, level: str) -> None:
     """The driver's log level; a Spark Connect server keeps the log settings it was started with."""
-    if not type(spark).__module__.startswith("pyspark.sql.connect"):
+    if not _is_connect(spark):
         spark.sparkContext.setLogLevel(level)
 
 
@@ -91,11 +96,11 @@ class RddPartitions:
 
 
 def arpack_svd_arrays(df: DataFrame, col: str, k_of: Callable[[int, int], int],
-                      rcond: float) -> tuple[np.ndarray, np.ndarray, float, int, int]:
+                      rcond: float) -> tuple[np.ndarray, np.ndarray, float, int, int, int]:
     """``RowMatrix.computeSVD`` (ARPACK) of the vector column ``col`` (null vectors left out).
 
     ``k_of(n_rows, n_cols)`` gives the number of triplets once the shape is known. Returns
-    ``s``, ``V``, ``‖A‖_F²``, rows and columns. The rows are converted to ``pyspark.mllib``
+    ``s``, ``V``, ``‖A‖_F²``, rows, columns and that number. The rows are converted to ``pyspark.mllib``
     vectors once and cached in the JVM, since ARPACK passes over them once per Lanczos step.
     """
     _require_classic(df.sparkSession, "the ARPACK SVD (svd_method=arpack)")
@@ -111,8 +116,9 @@ def arpack_svd_arrays(df: DataFrame, col: str, k_of: Callable[[int, int], int],
         # one more pass: ‖A‖_F² = Σ_j ‖column j‖²
         norms = matrix.computeColumnSummaryStatistics().normL2()
         frobenius2 = float(np.sum(np.asarray(norms) ** 2))
-        svd = matrix.computeSVD(k_of(n_rows, n_cols), computeU=False, rCond=rcond)
-        return svd.s.toArray(), svd.V.toArray(), frobenius2, n_rows, n_cols
+        k = k_of(n_rows, n_cols)
+        svd = matrix.computeSVD(k, computeU=False, rCond=rcond)
+        return svd.s.toArray(), svd.V.toArray(), frobenius2, n_rows, n_cols, k
     finally:
         java_rows.unpersist(False)
 

@@ -94,14 +94,13 @@ def runtime_conf(cfg: Config) -> dict[str, str]:
     """The settings a session may change after it started (SQL settings): a Connect client
     sets these on its server-side session, a classic builder passes them with the rest."""
     sc = cfg.spark
-    conf = {
+    return {
         "spark.sql.shuffle.partitions": str(sc.shuffle_partitions),
         # Delta replays a table's log in this many tasks (50 by default): our tables have few files
         "spark.databricks.delta.snapshotPartitions": str(sc.shuffle_partitions),
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(sc.arrow_batch_size),
         **_FIXED,
     }
-    return conf
 
 
 def embedded_conf(cfg: Config) -> dict[str, str]:

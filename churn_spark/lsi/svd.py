@@ -299,9 +299,9 @@ def arpack_svd(df: DataFrame, col: str, k: int, rcond: float = 1e-6) -> SVDResul
     """
     from churn_spark.classic import arpack_svd_arrays
 
-    s, loadings, frobenius2, n_rows, n_cols = arpack_svd_arrays(
+    s, loadings, frobenius2, n_rows, n_cols, k_eff = arpack_svd_arrays(
         df, col, lambda rows, cols: _clamp_k(k, rows, cols), rcond)
-    s, loadings = _keep_numerical_rank(s, loadings, rcond, _clamp_k(k, n_rows, n_cols))
+    s, loadings = _keep_numerical_rank(s, loadings, rcond, k_eff)
     log.info("ARPACK SVD: %d x %d, k=%d", n_rows, n_cols, len(s))
     return SVDResult(s, fix_signs(loadings), frobenius2, n_rows, n_cols, "arpack")
 

@@ -82,7 +82,7 @@ def emails_to_terms(emails: DataFrame, cleaner: EmailCleaner, segmenter: Chinese
     added: how many values of that type were masked in the email.
     """
     clean_batch = cleaner.batch_function()
-    segment_batch = segmenter.batch_function(emails.sparkSession)
+    segment_batch = segmenter.batch_function()
     normalize_batch = normalizer.batch_function()
     inputs = list(cleaner.getInputCols())
     fields = [emails.schema[c] for c in keep] + [T.StructField(terms_col, T.ArrayType(T.StringType()))]

@@ -45,7 +45,7 @@ from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -221,19 +221,18 @@ _SEGMENTERS: OrderedDict[tuple, Segmenter] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def segmenter_for(backend: str, dict_key: str, user_dict_text, keep: Sequence[str],
+def segmenter_for(backend: str, dict_key: str, user_dict_text: str, keep: Sequence[str],
                   drop: Sequence[str]) -> Segmenter:
     """This process's segmenter for a dictionary, built on first use and then reused.
 
-    ``user_dict_text`` is a string or anything with a ``.value`` string (e.g. a broadcast),
-    read only when the segmenter is built. At most two segmenters are kept per process.
+    ``user_dict_text`` is parsed only when the segmenter is built. At most two segmenters are
+    kept per process.
     """
     key = (backend, dict_key, tuple(keep), tuple(drop))
     with _LOCK:
         segmenter = _SEGMENTERS.get(key)
         if segmenter is None:
-            text = user_dict_text if isinstance(user_dict_text, str) else user_dict_text.value
-            segmenter = Segmenter(backend, parse_user_dict(text), keep, drop)
+            segmenter = Segmenter(backend, parse_user_dict(user_dict_text), keep, drop)
             _SEGMENTERS[key] = segmenter
             while len(_SEGMENTERS) > 2:
                 _SEGMENTERS.popitem(last=False)
@@ -283,11 +282,11 @@ class ChineseSegmenter(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         return segmenter_for(self.getOrDefault("backend"), dictionary_version({"user": text}), text,
                              self.getOrDefault("keepPos"), self.getOrDefault("dropPos"))
 
-    def batch_function(self, spark: SparkSession | None = None):
+    def batch_function(self):
         """A picklable ``f(texts) -> list of term lists``; the dictionary goes in its closure.
 
         A closure rather than a broadcast works on Spark Connect, and classic Spark broadcasts a
-        large pickled command itself. ``spark`` is no longer used (kept for the callers).
+        large pickled command itself.
         """
         text = self.getOrDefault("userDictionary")
         backend, keep, drop = (self.getOrDefault("backend"), self.getOrDefault("keepPos"),
@@ -303,7 +302,7 @@ class ChineseSegmenter(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         return segment_batch
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        segment_batch = self.batch_function(dataset.sparkSession)
+        segment_batch = self.batch_function()
 
         @F.pandas_udf(T.ArrayType(T.StringType()))
         def segment(texts: pd.Series) -> pd.Series:

@@ -243,10 +243,10 @@ class LogTfIdfModel(Model, _LogTfIdfParams, MLReadable, MLWritable):
         """The vocabulary as a Spark DataFrame (:data:`VOCABULARY_SCHEMA`)."""
         return spark.createDataFrame(self._vocabulary.astype({"term_id": "Int32"}), VOCABULARY_SCHEMA)
 
-    def vectorizer(self, spark: SparkSession | None = None) -> Callable[[Sequence[str] | None], SparseVector]:
+    def vectorizer(self) -> Callable[[Sequence[str] | None], SparseVector]:
         """``terms -> SparseVector`` of one email's weights (:func:`log_tf_idf_vector`), for use on the
         executors: the term index and idf are built once here and travel in the closure (works on
-        Spark Connect; classic Spark broadcasts a large pickled command itself). ``spark`` is unused."""
+        Spark Connect; classic Spark broadcasts a large pickled command itself)."""
         terms, idf = self.kept_terms()
         size = len(terms)
         index = {t: i for i, t in enumerate(terms)}
@@ -261,7 +261,7 @@ class LogTfIdfModel(Model, _LogTfIdfParams, MLReadable, MLWritable):
         # mapInPandas, not a scalar pandas UDF: Spark 4.2 fails on a scalar pandas UDF that
         # returns a VectorUDT over a columnar (Parquet) input ("UNSUPPORTED_DATATYPE UDT", in
         # ColumnarArrowEvalPythonEvaluatorFactory); mapInPandas has no such path.
-        vectorize = self.vectorizer(dataset.sparkSession)
+        vectorize = self.vectorizer()
         source, out = self.getInputCol(), self.getOutputCol()
         kept = [f for f in dataset.schema.fields if f.name != out]
         vector_field = T.StructField(out, VectorUDT(), True, {"ml_attr": {"num_attrs": self.vocabulary_size}})
