@@ -49,7 +49,7 @@ from pyspark.sql import SparkSession
 
 from bench.common import parse_size, read_table, write_json
 from bench.pipeline_report import compare, connect_overhead, markdown, targets
-from bench.processes import CONNECT_MEMORY_GROUPS, MemorySampler, connect_memory_sample, memory_sample
+from bench.processes import CONNECT_MEMORY_GROUPS, MemorySampler, connect_memory_sample, heap_after_gc, memory_sample
 from bench.reference import reference_in_child
 from bench.svd import JOB_COUNTING_CONF, compare_on_lake
 from churn_spark.app.cli import main as cli_main
@@ -113,16 +113,38 @@ def read_runs(warehouse: str) -> dict:
 
 
 def driver_memory(series: list[tuple[float, dict[str, float]]], windows: dict[str, list[float]],
-                  keys: tuple[str, ...]) -> dict:
-    """Peak of the driver side (the sum of ``keys`` in each sample, MiB) over ``series``, and per stage
-    over the samples within its window (None when the stage was shorter than the sampling interval)."""
+                  keys: tuple[str, ...], gc_log: str | None = None) -> dict:
+    """The driver side's memory, overall and per stage (None when a stage was shorter than the
+    sampling interval): the peak of the sum of ``keys`` (PSS, MiB) over the samples of ``series``;
+    the peak of ``keys[-1]`` alone (the driver's Python); and, from the JVM's GC log ``gc_log``, the
+    peak heap right after a GC pause within the stage or the last one before it
+    (:func:`bench.processes.heap_after_gc`): the heap the stage needs, bounded by ``spark.driver.memory``,
+    which PSS is not (a JVM keeps the pages it once touched)."""
     totals = [(t, sum(sample.get(k, 0.0) for k in keys)) for t, sample in series]
-    per_stage = {}
-    for stage, (begin, end) in windows.items():
-        inside = [value for t, value in totals if begin <= t <= end]
-        per_stage[stage] = round(max(inside), 1) if inside else None
-    return {"driver_peak_mib": round(max(v for _, v in totals), 1) if totals else None,
-            "stage_driver_peak_mib": per_stage}
+    python = [(t, sample.get(keys[-1], 0.0)) for t, sample in series]
+    heap = heap_after_gc(gc_log) if gc_log else []
+
+    def peak(values: list[tuple[float, float]], begin: float, end: float, carry: bool = False) -> float | None:
+        inside = [v for t, v in values if begin <= t <= end]
+        before = [v for t, v in values if t < begin][-1:] if carry else []
+        return round(max(inside + before), 1) if inside or before else None
+
+    out: dict = {"driver_peak_mib": round(max(v for _, v in totals), 1) if totals else None,
+                 "stage_driver_peak_mib": {s: peak(totals, *w) for s, w in windows.items()},
+                 "stage_driver_python_peak_mib": {s: peak(python, *w) for s, w in windows.items()}}
+    if heap:
+        out["heap_after_gc_peak_mib"] = peak(heap, *_span(windows), carry=True) if windows else None
+        out["stage_heap_after_gc_peak_mib"] = {s: peak(heap, *w, carry=True) for s, w in windows.items()}
+    return out
+
+
+def _span(windows: dict[str, list[float]]) -> tuple[float, float]:
+    return min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
+
+
+def gc_log_option(path: str) -> str:
+    """The override that makes a JVM this project starts log each GC pause, with wall-clock times, to ``path``."""
+    return f"spark.driver_java_options=-Xlog:gc:file={path}:time"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -140,7 +162,7 @@ def _log_tail(path: str, n: int = 20) -> list[str]:
         return []
 
 
-def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str) -> dict:
+def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str, gc_log: str | None = None) -> dict:
     """The pipeline of :func:`run_spark` with the same ``overrides``, through a Spark Connect server.
 
     The server is started for ``load_config(["local"], overrides + [run.warehouse=warehouse])`` (the
@@ -153,7 +175,8 @@ def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str
     side's peak overall and per stage (:func:`driver_memory`), the server's start-up seconds (not in
     ``wall_seconds``) and, on failure, the server log's last lines.
     """
-    cfg = load_config(["local"], [*overrides, f"run.warehouse={warehouse}"])
+    server_overrides = [*overrides, *([gc_log_option(gc_log)] if gc_log else [])]
+    cfg = load_config(["local"], [*server_overrides, f"run.warehouse={warehouse}"])
     host, port = "127.0.0.1", free_port()
     result: dict = {"server_log": log_path}
     started = time.perf_counter()
@@ -187,7 +210,7 @@ def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str
         result.update(read_runs(warehouse))
     else:
         result["server_log_tail"] = _log_tail(log_path)
-    result.update(driver_memory(series, result.get("stage_windows", {}), CONNECT_DRIVER))
+    result.update(driver_memory(series, result.get("stage_windows", {}), CONNECT_DRIVER, gc_log))
     return result
 
 
@@ -264,16 +287,20 @@ def main(argv: list[str] | None = None) -> int:
         size["driver_python_start_mib"] = memory_sample()["driver_python_mib"]
         # the comparison counts Spark jobs: the session must keep their status (a static setting)
         spark_overrides = [*overrides, *([] if args.no_svd_compare else JOB_COUNTING_CONF)]
-        size["spark"] = run_spark(n, warehouse, spark_overrides)
+        # the classic JVM starts with the first size and logs its GC pauses for all of them
+        classic_gc_log = os.path.join(os.path.abspath(work), "gc_classic.log")
+        size["spark"] = run_spark(n, warehouse, [*spark_overrides, gc_log_option(classic_gc_log)])
         size["memory"], series = sampler.take_with_series()
-        size["spark"].update(driver_memory(series, size["spark"].get("stage_windows", {}), CLASSIC_DRIVER))
+        size["spark"].update(driver_memory(series, size["spark"].get("stage_windows", {}), CLASSIC_DRIVER,
+                                           classic_gc_log))
         write_results(results, args.out)
         if size["spark"]["exit_code"] == 0 and n <= parse_size(args.connect_up_to):
             connect_warehouse = os.path.join(os.path.abspath(work), f"wh_{label}_connect")
             shutil.rmtree(connect_warehouse, ignore_errors=True)
             size["load_average_connect"] = os.getloadavg()
             size["connect"] = run_connect(n, connect_warehouse, spark_overrides,
-                                          os.path.join(os.path.abspath(work), f"connect_server_{label}.log"))
+                                          os.path.join(os.path.abspath(work), f"connect_server_{label}.log"),
+                                          os.path.join(os.path.abspath(work), f"gc_connect_{label}.log"))
             # the server's JVM is a "java" child of this process too: the main sampler's peaks meanwhile are not
             # this process's session's
             sampler.take()

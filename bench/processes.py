@@ -9,11 +9,13 @@ Connect server's JVM, its Python workers and the client's Python (:func:`connect
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 MEMORY_GROUPS = ("jvm_mib", "python_workers_mib", "driver_python_mib", "reference_mib")
 CONNECT_MEMORY_GROUPS = ("server_jvm_mib", "server_python_workers_mib", "client_python_mib")
@@ -143,3 +145,28 @@ class MemorySampler(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+
+# one line of the JVM's unified GC log (-Xlog:gc:file=...:time) for a pause that reports heap sizes:
+# "[2026-12-07T21:30:00.123+0000] GC(12) Pause Young (Normal) (G1 Evacuation Pause) 812M->140M(1024M) 9.1ms"
+_GC_PAUSE = re.compile(r"^\[(?P<time>[^\]]+)\].*GC\(\d+\) Pause .*?(?P<before>\d+)(?P<unit1>[KMG])->"
+                       r"(?P<after>\d+)(?P<unit2>[KMG])\(\d+[KMG]\)")
+_MIB = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}
+
+
+def heap_after_gc(gc_log: str) -> list[tuple[float, float]]:
+    """(epoch seconds, MiB) of the heap right after each GC pause in a JVM's GC log: the live objects
+    plus what the collector left (after a young pause, the old generation's garbage too), the closest
+    outside view of the heap a JVM needs. Empty when the log does not exist."""
+    try:
+        with open(gc_log, encoding="utf-8", errors="replace") as fh:
+            lines = fh.readlines()
+    except OSError:
+        return []
+    series = []
+    for line in lines:
+        match = _GC_PAUSE.match(line)
+        if match:
+            moment = datetime.strptime(match["time"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+            series.append((moment, int(match["after"]) * _MIB[match["unit2"]]))
+    return series

@@ -128,6 +128,7 @@ def embedded_conf(cfg: Config) -> dict[str, str]:
         catalog = metastore_dir(cfg)
         java_options.append(f"-Dderby.system.home={catalog}")  # Derby writes derby.log into its home
         conf.update(_derby_conf(catalog))
+    java_options += sc.driver_java_options.split()
     conf["spark.driver.extraJavaOptions"] = " ".join(java_options)
     conf.update({key: str(value) for key, value in (sc.conf or {}).items()})
     return conf

@@ -119,3 +119,29 @@ def test_svd_comparison_scores_every_method_against_scipy(spark, cfg, tiny_wareh
     assert (comparison["matrix"]["rows"], comparison["matrix"]["cols"]) == (lsi["train_units"], lsi["terms"])
     table = markdown_table(comparison)
     assert sum(line.startswith(f"| {m} |") for m in METHODS for line in table) == 4
+
+
+def test_driver_memory_reads_the_heap_after_each_gc_pause_per_stage(tmp_path):
+    """The driver's heap per stage: the largest heap after a pause within the stage, or the last before it."""
+    from bench.pipeline import driver_memory
+    from bench.processes import heap_after_gc
+
+    log = tmp_path / "gc.log"
+    young = "Pause Young (Normal) (G1 Evacuation Pause)"
+    log.write_text("[2026-12-07T10:00:00.000+0000] Using G1\n"
+                   f"[2026-12-07T10:00:01.000+0000] GC(0) {young} 300M->120M(1024M) 5ms\n"
+                   "[2026-12-07T10:00:02.500+0000] GC(1) Concurrent Mark Cycle\n"
+                   "[2026-12-07T10:00:03.000+0000] GC(2) Pause Full (System.gc()) 2G->512M(2048M) 40ms\n"
+                   f"[2026-12-07T10:00:05.000+0000] GC(3) {young} 900M->256000K(2048M) 3ms\n")
+    heap = heap_after_gc(str(log))
+    assert [mib for _, mib in heap] == [120.0, 512.0, 250.0]
+    t0 = heap[0][0] - 1.0  # 10:00:00
+    windows = {"a": [t0 + 0.5, t0 + 3.5], "b": [t0 + 3.6, t0 + 4.9], "c": [t0 + 4.9, t0 + 6.0]}
+    series = [(t0 + 1.0, {"jvm": 800.0, "py": 100.0}), (t0 + 5.5, {"jvm": 900.0, "py": 150.0})]
+    out = driver_memory(series, windows, ("jvm", "py"), str(log))
+    # b has no pause of its own: it needs at least what the last pause before it left
+    assert out["stage_heap_after_gc_peak_mib"] == {"a": 512.0, "b": 512.0, "c": 512.0}
+    assert out["heap_after_gc_peak_mib"] == 512.0
+    assert out["stage_driver_peak_mib"] == {"a": 900.0, "b": None, "c": 1050.0}
+    assert out["stage_driver_python_peak_mib"] == {"a": 100.0, "b": None, "c": 150.0}
+    assert heap_after_gc(str(tmp_path / "missing.log")) == []
