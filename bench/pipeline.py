@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [*args.conf, *([f"text.segmenter={args.segmenter}"] if args.segmenter else [])]
     cfg = load_config(["local"], overrides)
     work = args.work or tempfile.mkdtemp(prefix="churn_bench_")
+    os.makedirs(work, exist_ok=True)  # the JVMs' GC logs go there before any warehouse does
     results = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(), "argv": sys.argv[1:],
                "segmenter": cfg.text.segmenter, "overrides": overrides, "sizes": []}
     sampler = MemorySampler(keep_series=True)
