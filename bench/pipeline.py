@@ -133,13 +133,10 @@ def driver_memory(series: list[tuple[float, dict[str, float]]], windows: dict[st
                  "stage_driver_peak_mib": {s: peak(totals, *w) for s, w in windows.items()},
                  "stage_driver_python_peak_mib": {s: peak(python, *w) for s, w in windows.items()}}
     if heap:
-        out["heap_after_gc_peak_mib"] = peak(heap, *_span(windows), carry=True) if windows else None
-        out["stage_heap_after_gc_peak_mib"] = {s: peak(heap, *w, carry=True) for s, w in windows.items()}
+        per_stage = {s: peak(heap, *w, carry=True) for s, w in windows.items()}
+        out["stage_heap_after_gc_peak_mib"] = per_stage
+        out["heap_after_gc_peak_mib"] = max((v for v in per_stage.values() if v is not None), default=None)
     return out
-
-
-def _span(windows: dict[str, list[float]]) -> tuple[float, float]:
-    return min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
 
 
 def gc_log_option(path: str) -> str:
@@ -274,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(work, exist_ok=True)  # the JVMs' GC logs go there before any warehouse does
     results = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(), "argv": sys.argv[1:],
                "segmenter": cfg.text.segmenter, "overrides": overrides, "sizes": []}
+    # the classic JVM starts with the first size and logs its GC pauses for all of them
+    classic_gc_log = os.path.join(os.path.abspath(work), "gc_classic.log")
     sampler = MemorySampler(keep_series=True)
     sampler.start()
     for label in args.sizes:
@@ -288,8 +287,6 @@ def main(argv: list[str] | None = None) -> int:
         size["driver_python_start_mib"] = memory_sample()["driver_python_mib"]
         # the comparison counts Spark jobs: the session must keep their status (a static setting)
         spark_overrides = [*overrides, *([] if args.no_svd_compare else JOB_COUNTING_CONF)]
-        # the classic JVM starts with the first size and logs its GC pauses for all of them
-        classic_gc_log = os.path.join(os.path.abspath(work), "gc_classic.log")
         size["spark"] = run_spark(n, warehouse, [*spark_overrides, gc_log_option(classic_gc_log)])
         size["memory"], series = sampler.take_with_series()
         size["spark"].update(driver_memory(series, size["spark"].get("stage_windows", {}), CLASSIC_DRIVER,

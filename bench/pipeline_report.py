@@ -64,14 +64,8 @@ def connect_overhead(size: dict) -> dict:
              if m in (connect.get("oracle_auc") or {})]
     same = {key: classic.get(key) == connect.get(key) for key in SAME_RESULTS}
     # the requirement's "driver memory" is spark.driver.memory, the JVM's heap: its peak after GC per stage
-    above = [name for name, row in stages.items()
-             if None not in (row["classic_heap_after_gc_peak_mib"], row["connect_heap_after_gc_peak_mib"])
-             and row["connect_heap_after_gc_peak_mib"] > row["classic_heap_after_gc_peak_mib"]]
-    measured = all(None not in (row["classic_heap_after_gc_peak_mib"], row["connect_heap_after_gc_peak_mib"])
-                   for row in stages.values())
-    python_above = [name for name, row in stages.items()
-                    if None not in (row["classic_driver_python_peak_mib"], row["connect_driver_python_peak_mib"])
-                    and row["connect_driver_python_peak_mib"] > row["classic_driver_python_peak_mib"]]
+    above, measured = _stages_above(stages, "heap_after_gc_peak_mib")
+    python_above, _ = _stages_above(stages, "driver_python_peak_mib")
     mem, cmem = size["memory"], connect["memory"]
     return {
         "stages": stages, "steps": steps, "all_stages": total,
@@ -97,6 +91,13 @@ def connect_overhead(size: dict) -> dict:
                     "sampled every 0.5 s: the driver's Python (classic: this benchmark's process, which holds "
                     "classic_driver_python_start_mib before the run; Connect: the client) and JVM + Python"},
     }
+
+
+def _stages_above(stages: dict[str, dict], figure: str) -> tuple[list[str], bool]:
+    """The stages whose Connect ``figure`` is above the classic one, and whether every stage has both."""
+    pairs = {name: (row[f"classic_{figure}"], row[f"connect_{figure}"]) for name, row in stages.items()}
+    above = [name for name, (a, b) in pairs.items() if None not in (a, b) and b > a]
+    return above, all(None not in pair for pair in pairs.values())
 
 
 def targets(results: dict) -> dict:

@@ -149,8 +149,7 @@ class MemorySampler(threading.Thread):
 
 # one line of the JVM's unified GC log (-Xlog:gc:file=...:time) for a pause that reports heap sizes:
 # "[2026-12-07T21:30:00.123+0000] GC(12) Pause Young (Normal) (G1 Evacuation Pause) 812M->140M(1024M) 9.1ms"
-_GC_PAUSE = re.compile(r"^\[(?P<time>[^\]]+)\].*GC\(\d+\) Pause .*?(?P<before>\d+)(?P<unit1>[KMG])->"
-                       r"(?P<after>\d+)(?P<unit2>[KMG])\(\d+[KMG]\)")
+_GC_PAUSE = re.compile(r"^\[(?P<time>[^\]]+)\].*GC\(\d+\) Pause .*?\d+[KMG]->(?P<after>\d+)(?P<unit>[KMG])\(\d+[KMG]\)")
 _MIB = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}
 
 
@@ -168,5 +167,5 @@ def heap_after_gc(gc_log: str) -> list[tuple[float, float]]:
         match = _GC_PAUSE.match(line)
         if match:
             moment = datetime.strptime(match["time"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-            series.append((moment, int(match["after"]) * _MIB[match["unit2"]]))
+            series.append((moment, int(match["after"]) * _MIB[match["unit"]]))
     return series
