@@ -49,7 +49,15 @@ from pyspark.sql import SparkSession
 
 from bench.common import parse_size, read_table, write_json
 from bench.pipeline_report import compare, connect_overhead, markdown, targets
-from bench.processes import CONNECT_MEMORY_GROUPS, MemorySampler, connect_memory_sample, heap_after_gc, memory_sample
+from bench.processes import (
+    CONNECT_MEMORY_GROUPS,
+    FullGcProbe,
+    MemorySampler,
+    connect_memory_sample,
+    heap_after_gc,
+    java_processes,
+    memory_sample,
+)
 from bench.reference import reference_in_child
 from bench.svd import JOB_COUNTING_CONF, compare_on_lake
 from churn_spark.app.cli import main as cli_main
@@ -113,16 +121,17 @@ def read_runs(warehouse: str) -> dict:
 
 
 def driver_memory(series: list[tuple[float, dict[str, float]]], windows: dict[str, list[float]],
-                  keys: tuple[str, ...], gc_log: str | None = None) -> dict:
+                  keys: tuple[str, ...], gc_log: str | None = None, full_only: bool = False) -> dict:
     """The driver side's memory, overall and per stage (None when a stage was shorter than the
     sampling interval): the peak of the sum of ``keys`` (PSS, MiB) over the samples of ``series``;
     the peak of ``keys[-1]`` alone (the driver's Python); and, from the JVM's GC log ``gc_log``, the
     peak heap right after a GC pause within the stage or the last one before it
     (:func:`bench.processes.heap_after_gc`): the heap the stage needs, bounded by ``spark.driver.memory``,
-    which PSS is not (a JVM keeps the pages it once touched)."""
+    which PSS is not (a JVM keeps the pages it once touched); with ``full_only`` after full collections only
+    (a :class:`bench.processes.FullGcProbe` ran): the live heap."""
     totals = [(t, sum(sample.get(k, 0.0) for k in keys)) for t, sample in series]
     python = [(t, sample.get(keys[-1], 0.0)) for t, sample in series]
-    heap = heap_after_gc(gc_log) if gc_log else []
+    heap = heap_after_gc(gc_log, full_only) if gc_log else []
 
     def peak(values: list[tuple[float, float]], begin: float, end: float, carry: bool = False) -> float | None:
         inside = [v for t, v in values if begin <= t <= end]
@@ -159,7 +168,8 @@ def _log_tail(path: str, n: int = 20) -> list[str]:
         return []
 
 
-def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str, gc_log: str | None = None) -> dict:
+def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str, gc_log: str | None = None,
+                full_only: bool = False) -> dict:
     """The pipeline of :func:`run_spark` with the same ``overrides``, through a Spark Connect server.
 
     The server is started for ``load_config(["local"], overrides + [run.warehouse=warehouse])`` (the
@@ -207,8 +217,55 @@ def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str
         result.update(read_runs(warehouse))
     else:
         result["server_log_tail"] = _log_tail(log_path)
-    result.update(driver_memory(series, result.get("stage_windows", {}), CONNECT_DRIVER, gc_log))
+    result.update(driver_memory(series, result.get("stage_windows", {}), CONNECT_DRIVER, gc_log, full_only))
     return result
+
+
+def run_classic_child(emails: int, warehouse: str, overrides: list[str], gc_log: str) -> dict:
+    """The pipeline of :func:`run_spark` in a child process, whose driver JVM logs its GC pauses to ``gc_log``:
+    what :func:`run_spark` returns, plus the heap after each full GC per stage (:func:`driver_memory`)."""
+    command = [sys.executable, "-m", "churn_spark.app.cli",
+               *pipeline_argv(emails, warehouse, [*overrides, gc_log_option(gc_log)])]
+    env = {key: value for key, value in os.environ.items() if key not in _CLASSIC_ENVIRONMENT}
+    started = time.perf_counter()
+    code = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False).returncode
+    result: dict = {"exit_code": code, "wall_seconds": round(time.perf_counter() - started, 2)}
+    if code == 0 and os.path.exists(os.path.join(warehouse, "pipeline_runs")):
+        result.update(read_runs(warehouse))
+    result.update(driver_memory([], result.get("stage_windows", {}), CLASSIC_DRIVER, gc_log, full_only=True))
+    return result
+
+
+def live_heap(emails: int, work: str, label: str, overrides: list[str], every: float) -> dict:
+    """The driver memory each stage needs, as the live heap: the pipeline again on both kinds of session, each in
+    a fresh warehouse and a fresh driver JVM, while a :class:`bench.processes.FullGcProbe` forces a full GC
+    every ``every`` seconds in it; per stage the peak heap those collections leave.
+
+    A pass of its own: the collections slow a run down by up to a half, so the timed runs go without them.
+    After a young pause the heap still holds the old generation's garbage, up to wherever G1 starts its next
+    marking (45% of the heap), so the timed runs' heap-after-GC figures say more about the collector than about
+    what a stage keeps alive.
+    """
+    own = set(java_processes(os.getpid()))  # this process's own classic JVM is idle meanwhile: left alone
+    probe = FullGcProbe(lambda: [p for p in java_processes(os.getpid()) if p not in own], every)
+    probe.start()
+    out: dict = {"probe_seconds": every}
+    try:
+        for kind in ("classic", "connect"):
+            warehouse = os.path.join(work, f"wh_{label}_live_{kind}")
+            shutil.rmtree(warehouse, ignore_errors=True)
+            gc_log = os.path.join(work, f"gc_live_{kind}_{label}.log")
+            if kind == "classic":
+                run = run_classic_child(emails, warehouse, overrides, gc_log)
+            else:
+                run = run_connect(emails, warehouse, overrides, os.path.join(work, f"connect_server_{label}_live.log"),
+                                  gc_log, full_only=True)
+            out[kind] = {key: run.get(key) for key in ("exit_code", "stage_seconds", "stage_heap_after_gc_peak_mib",
+                                                        "heap_after_gc_peak_mib")}
+            shutil.rmtree(warehouse, ignore_errors=True)
+    finally:
+        probe.stop()
+    return out
 
 
 def svd_compare(cfg: Config, warehouse: str, k: int, arpack_timeout: float | None) -> dict:
@@ -257,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-up-to", default="1M", help="largest size with a reference run")
     parser.add_argument("--connect-up-to", default="100k",
                         help="largest size also run through a Spark Connect server, compared per stage (0: none)")
+    parser.add_argument("--live-heap-every", type=float, default=5.0, metavar="SECONDS",
+                        help="with a Connect comparison, run both kinds again forcing a full GC this often and judge "
+                             "driver memory by the live heap it leaves (0: no such pass; by the heap after any GC)")
     parser.add_argument("--segmenter", choices=["jieba", "rjieba"], help="Spark's text.segmenter (default: conf)")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="pipeline override")
     parser.add_argument("--no-svd-compare", action="store_true", help="skip the SVD methods side by side")
@@ -287,18 +347,21 @@ def main(argv: list[str] | None = None) -> int:
         size["driver_python_start_mib"] = memory_sample()["driver_python_mib"]
         # the comparison counts Spark jobs: the session must keep their status (a static setting)
         spark_overrides = [*overrides, *([] if args.no_svd_compare else JOB_COUNTING_CONF)]
+        compared = n <= parse_size(args.connect_up_to)
         size["spark"] = run_spark(n, warehouse, [*spark_overrides, gc_log_option(classic_gc_log)])
         size["memory"], series = sampler.take_with_series()
         size["spark"].update(driver_memory(series, size["spark"].get("stage_windows", {}), CLASSIC_DRIVER,
                                            classic_gc_log))
         write_results(results, args.out)
-        if size["spark"]["exit_code"] == 0 and n <= parse_size(args.connect_up_to):
+        if size["spark"]["exit_code"] == 0 and compared:
             connect_warehouse = os.path.join(os.path.abspath(work), f"wh_{label}_connect")
             shutil.rmtree(connect_warehouse, ignore_errors=True)
             size["load_average_connect"] = os.getloadavg()
             size["connect"] = run_connect(n, connect_warehouse, spark_overrides,
                                           os.path.join(os.path.abspath(work), f"connect_server_{label}.log"),
                                           os.path.join(os.path.abspath(work), f"gc_connect_{label}.log"))
+            if size["connect"].get("exit_code") == 0 and args.live_heap_every > 0:
+                size["live_heap"] = live_heap(n, os.path.abspath(work), label, spark_overrides, args.live_heap_every)
             # the server's JVM is a "java" child of this process too: the main sampler's peaks meanwhile are not
             # this process's session's
             sampler.take()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -147,16 +149,50 @@ class MemorySampler(threading.Thread):
         self._halt.set()
 
 
+def java_processes(root: int) -> list[int]:
+    """The ``java`` processes among ``root`` and its descendants (the classic driver's JVM, a Connect server's)."""
+    table = process_table()
+    return [p for p in descendants(children_by_parent(table), [root]) if p in table and table[p].command == "java"]
+
+
+class FullGcProbe(threading.Thread):
+    """Every ``interval`` seconds a full garbage collection in each JVM ``jvms()`` names (``jcmd PID GC.run``),
+    in a daemon thread.
+
+    After a full collection only live objects remain, so the heap it leaves (``Pause Full`` in the JVM's GC
+    log, :func:`heap_after_gc` with ``full_only``) is the heap the JVM needs at that moment; after a young
+    pause the old generation's garbage is counted too, up to wherever the collector's threshold lets it grow.
+    Each collection pauses the JVM for a fraction of a second: timings measured meanwhile are a little slower.
+    """
+
+    def __init__(self, jvms: Callable[[], list[int]], interval: float = 5.0):
+        super().__init__(daemon=True)
+        self.interval, self._jvms, self._halt = interval, jvms, threading.Event()
+        self._jcmd = shutil.which("jcmd") or os.path.join(os.environ.get("JAVA_HOME", "/usr"), "bin", "jcmd")
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            for pid in self._jvms():
+                # a JVM that is starting or exiting does not answer: the next round asks again
+                subprocess.run([self._jcmd, str(pid), "GC.run"], capture_output=True, timeout=60, check=False)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(70)
+
+
 # one line of the JVM's unified GC log (-Xlog:gc:file=...:time) for a pause that reports heap sizes:
 # "[2026-12-07T21:30:00.123+0000] GC(12) Pause Young (Normal) (G1 Evacuation Pause) 812M->140M(1024M) 9.1ms"
-_GC_PAUSE = re.compile(r"^\[(?P<time>[^\]]+)\].*GC\(\d+\) Pause .*?\d+[KMG]->(?P<after>\d+)(?P<unit>[KMG])\(\d+[KMG]\)")
+_GC_PAUSE = re.compile(r"^\[(?P<time>[^\]]+)\].*GC\(\d+\) Pause (?P<kind>\w+)"
+                       r".*?\d+[KMG]->(?P<after>\d+)(?P<unit>[KMG])\(\d+[KMG]\)")
 _MIB = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}
 
 
-def heap_after_gc(gc_log: str) -> list[tuple[float, float]]:
+def heap_after_gc(gc_log: str, full_only: bool = False) -> list[tuple[float, float]]:
     """(epoch seconds, MiB) of the heap right after each GC pause in a JVM's GC log: the live objects
-    plus what the collector left (after a young pause, the old generation's garbage too), the closest
-    outside view of the heap a JVM needs. Empty when the log does not exist."""
+    plus what the collector left (after a young pause, the old generation's garbage too). With
+    ``full_only``, after full collections only (:class:`FullGcProbe`): the live heap. Empty when the
+    log does not exist."""
     try:
         with open(gc_log, encoding="utf-8", errors="replace") as fh:
             lines = fh.readlines()
@@ -165,7 +201,7 @@ def heap_after_gc(gc_log: str) -> list[tuple[float, float]]:
     series = []
     for line in lines:
         match = _GC_PAUSE.match(line)
-        if match:
+        if match and (match["kind"] == "Full" or not full_only):
             moment = datetime.strptime(match["time"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
             series.append((moment, int(match["after"]) * _MIB[match["unit"]]))
     return series

@@ -145,3 +145,63 @@ def test_driver_memory_reads_the_heap_after_each_gc_pause_per_stage(tmp_path):
     assert out["stage_driver_peak_mib"] == {"a": 900.0, "b": None, "c": 1050.0}
     assert out["stage_driver_python_peak_mib"] == {"a": 100.0, "b": None, "c": 150.0}
     assert heap_after_gc(str(tmp_path / "missing.log")) == []
+    # with the full-GC probe, only full collections count: the live heap
+    assert [mib for _, mib in heap_after_gc(str(log), full_only=True)] == [512.0]
+    live = driver_memory(series, windows, ("jvm", "py"), str(log), full_only=True)
+    assert live["stage_heap_after_gc_peak_mib"] == {"a": 512.0, "b": 512.0, "c": 512.0}
+
+
+def test_full_gc_probe_collects_the_whole_heap_of_this_process_jvm(spark):
+    """The probe finds the session's JVM below this process and makes it run full collections (jcmd GC.run)."""
+    import time
+
+    from bench.processes import FullGcProbe, java_processes
+
+    jvm = spark.sparkContext._gateway.proc.pid
+    assert jvm in java_processes(os.getpid())
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+
+    def old_collections() -> int:  # G1 counts a full collection under "G1 Old Generation"
+        return sum(b.getCollectionCount() for b in beans if "Old" in b.getName())
+
+    before = old_collections()
+    probe = FullGcProbe(lambda: [jvm], interval=0.5)
+    probe.start()
+    time.sleep(3.0)
+    probe.stop()
+    assert old_collections() >= before + 2
+
+
+def test_connect_memory_is_judged_by_the_live_heap_when_the_live_pass_ran():
+    """The verdict takes the live heap per stage (the pass with forced full GCs), not the timed runs' heap
+    after any pause, whose old-generation garbage says more about the collector than about the stage."""
+    from bench.pipeline_report import connect_markdown, connect_overhead
+
+    def run(heap: dict, **more) -> dict:
+        return {"stage_seconds": {"text": 10.0, "score": 20.0}, "steps": {}, "wall_seconds": 31.0, "auc": {"m": 0.7},
+                "stage_heap_after_gc_peak_mib": heap, "heap_after_gc_peak_mib": max(heap.values()),
+                "stage_driver_python_peak_mib": {"text": 100.0, "score": 100.0}, **more}
+
+    size = {"label": "1k", "memory": {"jvm_mib": 1.0, "driver_python_mib": 1.0, "python_workers_mib": 1.0},
+            "spark": run({"text": 1500.0, "score": 1500.0}),
+            "connect": run({"text": 900.0, "score": 900.0}, exit_code=0,
+                           memory={"server_jvm_mib": 1.0, "client_python_mib": 1.0, "server_python_workers_mib": 1.0})}
+    by_pauses = connect_overhead(size)["memory"]
+    assert by_pauses["heap_figure"] == "heap_after_gc_peak_mib"
+    assert by_pauses["connect_driver_heap_not_above_classic"]
+    size["live_heap"] = {"probe_seconds": 5.0,
+                         "classic": {"exit_code": 0, "stage_heap_after_gc_peak_mib": {"text": 400.0, "score": 300.0},
+                                     "heap_after_gc_peak_mib": 400.0},
+                         "connect": {"exit_code": 0, "stage_heap_after_gc_peak_mib": {"text": 380.0, "score": 350.0},
+                                     "heap_after_gc_peak_mib": 380.0}}
+    size["connect_overhead"] = over = connect_overhead(size)
+    memory = over["memory"]
+    assert memory["heap_figure"] == "live_heap_peak_mib" and memory["heap_measure"].startswith("live heap")
+    assert memory["stages_with_more_driver_heap_on_connect"] == ["score"]
+    assert not memory["connect_driver_heap_not_above_classic"]
+    assert (memory["classic_heap_peak_mib"], memory["connect_heap_peak_mib"]) == (400.0, 380.0)
+    text = "\n".join(connect_markdown(size))
+    assert "| score | 20.0 | 20.0 |" in text and "| 300 | 350 |" in text and "(above in score)" in text
+    # a live pass that failed on one side leaves the verdict to the timed runs
+    size["live_heap"]["connect"]["exit_code"] = 1
+    assert connect_overhead(size)["memory"]["heap_figure"] == "heap_after_gc_peak_mib"
