@@ -47,6 +47,8 @@ DELTA_SESSION = {
 }
 # where make jars puts them (jars/pom.xml) in a checkout
 CHECKOUT_JARS = Path(__file__).resolve().parents[1] / "jars" / "lib"
+# a Connect server's cache of resolved plans (a SQL setting a client may change)
+CONNECT_PLAN_CACHE = "spark.connect.session.planCache.enabled"
 CATALOG_DIR = "_catalog"  # the embedded metastore's folder inside the warehouse
 
 
@@ -184,6 +186,11 @@ def _connect_session(cfg: Config, remote: str, app_name: str | None) -> SparkSes
     spark.client.set_retry_policies([DefaultPolicy(max_retries=cfg.spark.remote_retries)])
     for key, value in runtime_conf(cfg).items():
         spark.conf.set(key, value)
+    # the server caches resolved plans keyed by the plan itself, and the pipeline's plans carry the LSI
+    # projection (tens of MB) in their functions' closures: at 100k emails the cache held ~300 MB more
+    # driver heap than a classic session needs (bench/RESULTS.md); a server that forbids it keeps its own
+    if spark.conf.isModifiable(CONNECT_PLAN_CACHE):
+        spark.conf.set(CONNECT_PLAN_CACHE, "false")
     for key, value in (cfg.spark.conf or {}).items():
         if not spark.conf.isModifiable(key):
             raise ValueError(f"spark.conf {key!r} cannot be set from a Spark Connect client: "
