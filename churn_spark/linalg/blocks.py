@@ -46,6 +46,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
+from churn_spark.linalg.shipped import ship
 from churn_spark.linalg.vectors import arrow_vectors_to_csr
 from churn_spark.session import default_parallelism, is_connect
 
@@ -64,9 +65,9 @@ PARTITION_BYTES = 256 << 20
 class Projected:
     """A vector column entering the blocks as ``vector · matrix[:, :width]``.
 
-    ``matrix`` is a ``(vector size, >= width)`` float64 array; it travels to the executors in
-    the builder's closure (a classic session broadcasts a large closure itself; Spark Connect
-    has no broadcast variables). A null vector gives a row of NaNs (counted as nulls).
+    ``matrix`` is a ``(vector size, >= width)`` float64 array; the builder ships it to the
+    executors (:func:`churn_spark.linalg.shipped.ship`). A null vector gives a row of NaNs
+    (counted as nulls).
     """
 
     matrix: np.ndarray
@@ -229,9 +230,11 @@ class MatrixBlocks:
             return pa.RecordBatch.from_pydict({"rows": [matrix.shape[0]], "block": [matrix.tobytes()]},
                                               schema=pa.schema([("rows", pa.int64()), ("block", pa.binary())]))
 
+        shipped = {c: ship(df.sparkSession, p.matrix) for c, p in projected.items()}
+
         def to_blocks(batches):
             # each projection's first `width` columns, made contiguous once per task, not per batch
-            projections = {c: np.ascontiguousarray(p.matrix[:, : p.width]) for c, p in projected.items()}
+            projections = {c: np.ascontiguousarray(shipped[c].value[:, : p.width]) for c, p in projected.items()}
             pending: list[np.ndarray] = []
             for batch in batches:
                 pending.append(_as_matrix(batch, names, array_widths, projections))

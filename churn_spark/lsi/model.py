@@ -43,6 +43,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
 
 from churn_spark.linalg.blocks import Projected
+from churn_spark.linalg.shipped import ShippedArray, ship
 from churn_spark.linalg.vectors import arrow_vectors_to_csr
 from churn_spark.lsi.svd import (
     METHODS,
@@ -248,8 +249,7 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
     # -- transform ----------------------------------------------------------------------
 
     def _projection(self) -> np.ndarray:
-        """``V / s``, which the fold-in functions carry in their closures (Spark Connect has no
-        broadcast variables; a classic session broadcasts a closure over 1 MB by itself)."""
+        """``V / s``, which the fold-in functions read on the executors (:func:`churn_spark.linalg.shipped.ship`)."""
         if self._projection_matrix is None:
             self._projection_matrix = np.ascontiguousarray(self.termLoadings / self.singularValues)
         return self._projection_matrix
@@ -271,7 +271,8 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
 
         What :meth:`transform` computes, before it becomes a vector: for tables stored as arrays.
         """
-        fold_in = _fold_in_batches(self._projection(), self.numTerms, self.getInputCol(), out_col)
+        fold_in = _fold_in_batches(ship(dataset.sparkSession, self._projection()), self.numTerms,
+                                   self.getInputCol(), out_col)
         schema = StructType([*dataset.schema.fields, StructField(out_col, ArrayType(DoubleType(), False), True)])
         return dataset.mapInArrow(fold_in, schema)
 
@@ -285,15 +286,16 @@ class LatentSemanticIndexingModel(Model, _LSIParams, MLReadable["LatentSemanticI
         return _LSIModelReader()
 
 
-def _fold_in_batches(projection: np.ndarray, n_terms: int, in_col: str, out_col: str):
+def _fold_in_batches(shipped: ShippedArray, n_terms: int, in_col: str, out_col: str):
     """A ``mapInArrow`` function adding ``A_batch · (V/s)`` to each Arrow batch as ``array<double>``.
 
-    Module-level so that the closure captures only the projection, not the model object.
+    Module-level so that the closure captures only the (shipped) projection, not the model object.
     ``mapInArrow`` rather than an Arrow UDF: Spark 4.2 cannot feed a vector (UDT) column to an
     Arrow UDF in every plan (writes and checkpoints fail on it); the array becomes a vector again on the JVM side.
     """
 
     def fold_in(batches):
+        projection = shipped.value
         for batch in batches:
             rows, nulls = arrow_vectors_to_csr(batch.column(in_col), n_terms)
             dense = np.ascontiguousarray(rows @ projection)

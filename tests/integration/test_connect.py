@@ -117,7 +117,23 @@ history = spark.sql(f"DESCRIBE HISTORY {{name}}").select("version", "operation")
 at_v0 = spark.sql(f"SELECT count(*) AS n, sum(unit) AS s FROM {{name}} VERSION AS OF 0").first()
 now = lake.read("connect_smoke")
 python = F.udf(lambda _: sys.executable, "string")  # runs in a Python worker of the server
+import pickle
+import numpy as np
+import pyarrow as pa
+from churn_spark.linalg.shipped import ship
+matrix = np.arange(300_000, dtype=float).reshape(1000, 300)
+shipped = ship(spark, matrix)
+
+def column_sums(batches):  # the executors read the array from the session's artifact
+    values = shipped.value
+    for _ in batches:
+        yield pa.RecordBatch.from_pydict({{"s": [float(values[:, 7].sum())], "rows": [values.shape[0]]}})
+
+sums = spark.range(4).repartition(2).mapInArrow(column_sums, "s double, rows long").collect()
 result = {{
+    "shipped": {{"sums": [[r.s, r.rows] for r in sums], "expected": float(matrix[:, 7].sum()),
+                "pickled_bytes": len(pickle.dumps(shipped)), "artifact": shipped.artifact,
+                "again": ship(spark, matrix).artifact}},
     "connect": is_connect(spark), "session_module": type(spark).__module__, "v0": v0, "v1": v1,
     "rows_now": now.count(), "units_now": sorted(r.unit for r in now.collect()),
     "at_v0": [at_v0.n, at_v0.s], "history": sorted((r.version, r.operation) for r in history),
@@ -142,6 +158,10 @@ def test_a_connect_session_writes_reads_and_time_travels_a_delta_table(connect_s
     assert writes == [0, result["v1"]]
     assert "connect_smoke" in result["tables"]  # registered in the server's catalog
     assert result["worker_python"] == sys.executable  # the server's Python workers run this venv
+    # a large array reaches the executors as a session artifact, uploaded once, not inline in the plan
+    shipped = result["shipped"]
+    assert shipped["sums"] == [[shipped["expected"], 1000]] * 2
+    assert shipped["pickled_bytes"] < 1000 and shipped["artifact"] == shipped["again"]
     table = Path(connect_server.warehouse) / "connect_smoke"
     assert (table / "_delta_log").is_dir()  # the client's warehouse is the server's
 
