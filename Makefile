@@ -15,7 +15,7 @@ demo: $(STAMP) $(JARS)
 
 test: $(STAMP) $(JARS)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=15 tests
 
 # the tests that start no Spark (about a minute)
 test-unit: $(STAMP)
