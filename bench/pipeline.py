@@ -347,13 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         size["driver_python_start_mib"] = memory_sample()["driver_python_mib"]
         # the comparison counts Spark jobs: the session must keep their status (a static setting)
         spark_overrides = [*overrides, *([] if args.no_svd_compare else JOB_COUNTING_CONF)]
-        compared = n <= parse_size(args.connect_up_to)
         size["spark"] = run_spark(n, warehouse, [*spark_overrides, gc_log_option(classic_gc_log)])
         size["memory"], series = sampler.take_with_series()
         size["spark"].update(driver_memory(series, size["spark"].get("stage_windows", {}), CLASSIC_DRIVER,
                                            classic_gc_log))
         write_results(results, args.out)
-        if size["spark"]["exit_code"] == 0 and compared:
+        if size["spark"]["exit_code"] == 0 and n <= parse_size(args.connect_up_to):
             connect_warehouse = os.path.join(os.path.abspath(work), f"wh_{label}_connect")
             shutil.rmtree(connect_warehouse, ignore_errors=True)
             size["load_average_connect"] = os.getloadavg()

@@ -162,7 +162,7 @@ class FullGcProbe(threading.Thread):
     After a full collection only live objects remain, so the heap it leaves (``Pause Full`` in the JVM's GC
     log, :func:`heap_after_gc` with ``full_only``) is the heap the JVM needs at that moment; after a young
     pause the old generation's garbage is counted too, up to wherever the collector's threshold lets it grow.
-    Each collection pauses the JVM for a fraction of a second: timings measured meanwhile are a little slower.
+    Each collection pauses the JVM for a fraction of a second: a run measured meanwhile is up to a half slower.
     """
 
     def __init__(self, jvms: Callable[[], list[int]], interval: float = 5.0):
