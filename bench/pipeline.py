@@ -86,9 +86,14 @@ def run_spark(emails: int, warehouse: str, overrides: list[str]) -> dict:
     started = time.perf_counter()
     code = cli_main(pipeline_argv(emails, warehouse, overrides))
     result: dict = {"exit_code": code, "wall_seconds": round(time.perf_counter() - started, 2)}
-    if code == 0 and os.path.exists(os.path.join(warehouse, "pipeline_runs")):
-        result.update(read_runs(warehouse))
+    if code == 0:
+        result.update(finished_runs(warehouse))
     return result
+
+
+def finished_runs(warehouse: str) -> dict:
+    """:func:`read_runs` of a command that exited 0, or nothing when it recorded no stage."""
+    return read_runs(warehouse) if os.path.exists(os.path.join(warehouse, "pipeline_runs")) else {}
 
 
 def read_runs(warehouse: str) -> dict:
@@ -213,9 +218,9 @@ def run_connect(emails: int, warehouse: str, overrides: list[str], log_path: str
             client.wait()
         result["server_exit_code"] = stop_connect_server(server, grace=60.0)
     result["memory"], series = sampler.take_with_series()
-    if code == 0 and os.path.exists(os.path.join(warehouse, "pipeline_runs")):
-        result.update(read_runs(warehouse))
-    else:
+    runs = finished_runs(warehouse) if code == 0 else {}
+    result.update(runs)
+    if not runs:
         result["server_log_tail"] = _log_tail(log_path)
     result.update(driver_memory(series, result.get("stage_windows", {}), CONNECT_DRIVER, gc_log, full_only))
     return result
@@ -230,8 +235,8 @@ def run_classic_child(emails: int, warehouse: str, overrides: list[str], gc_log:
     started = time.perf_counter()
     code = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False).returncode
     result: dict = {"exit_code": code, "wall_seconds": round(time.perf_counter() - started, 2)}
-    if code == 0 and os.path.exists(os.path.join(warehouse, "pipeline_runs")):
-        result.update(read_runs(warehouse))
+    if code == 0:
+        result.update(finished_runs(warehouse))
     result.update(driver_memory([], result.get("stage_windows", {}), CLASSIC_DRIVER, gc_log, full_only=True))
     return result
 

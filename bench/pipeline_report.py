@@ -95,6 +95,7 @@ def connect_overhead(size: dict) -> dict:
             "connect_driver_heap_not_above_classic": measured and not above,
             "stages_with_more_driver_python_on_connect": python_above,
             "heap_measure": heap_measure(live.get("probe_seconds") if live_ok else None),
+            "heap_label": "live heap" if live_ok else "heap after GC",
             "note": "driver memory = the driver JVM's heap (spark.driver.memory; in local mode driver and executor at "
                     "once; classic: the in-process JVM, Connect: the server's): per stage the peak of heap_measure "
                     "within the stage or the last one before it, from the JVM's GC log. Beside it, PSS "
@@ -232,7 +233,7 @@ def connect_markdown(size: dict) -> list[str]:
     lines += ["", "Results " + ("identical" if over["results_identical"] else "DIFFERENT") + ": "
               + ", ".join(f"{k} {'same' if v else 'DIFFERENT'}" for k, v in same.items())
               + (f"; largest AUC difference {gap:.3g}" if gap is not None else "") + ".",
-              f"Driver heap ({memory['heap_measure'].split(':')[0]}), peak: classic "
+              f"Driver heap ({memory['heap_label']}), peak: classic "
               f"{_mib(memory['classic_heap_peak_mib'])} MiB, Connect "
               f"{_mib(memory['connect_heap_peak_mib'])} MiB: Connect not above classic in any stage: "
               + ("yes" if memory["connect_driver_heap_not_above_classic"] else "NO")
